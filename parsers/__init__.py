@@ -1,0 +1,1 @@
+"""Models: an encoder plus a scorer producing a structkd factorization's potentials (parsers)."""

@@ -1,0 +1,31 @@
+"""structkd: knowledge distillation of structured predictors.
+
+The public API::
+
+    from structkd import LinearChainCRF, MaxEnt, kd_loss
+    teacher = LinearChainCRF.from_emissions(emissions, transitions, lengths)
+    student = MaxEnt(student_scores, lengths)
+    loss = kd_loss(teacher, student)          # (B,) structural KD, one value per sentence
+"""
+from .objectives import annealed_lambda, cross_entropy, gold_loss, kd_loss, kd_term
+from .projections import ProjectionError, project, scenario
+from .schemes import allowed_transitions, constraint_scores
+from .structs import (
+    Factorization,
+    HeadSelection,
+    LinearChainCRF,
+    MaxEnt,
+    NonProjectiveDependencyCRF,
+    ProjectiveDependencyCRF,
+    SiblingMeanField,
+    SpanSegmentation,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Factorization", "LinearChainCRF", "MaxEnt", "HeadSelection", "ProjectiveDependencyCRF",
+    "NonProjectiveDependencyCRF", "SiblingMeanField", "SpanSegmentation",
+    "project", "scenario", "ProjectionError", "kd_loss", "kd_term", "cross_entropy", "gold_loss",
+    "annealed_lambda", "allowed_transitions", "constraint_scores", "__version__",
+]

@@ -1,0 +1,162 @@
+"""Distillation objectives: structural KD and the baselines it is compared with.
+
+Structural KD (Wang et al. 2021): the cross-entropy between teacher and student over all outputs,
+
+    L_KD = - sum_y p_t(y) log p_s(y) = - sum_{u in U_s} P_t(u) s_s(u) + log Z_s,
+
+where P_t(u) are the teacher's marginals over the student's substructures (:mod:`structkd.projections`).
+The training loss interpolates with the gold loss ``L_gold = -log p_s(y*)``:
+
+    L = lam * L_KD + (1 - lam) * L_gold      (sentences without gold: L = L_KD)
+
+Temperature ``T`` (both modes divide the student's scores by T and multiply L_KD by T^2):
+
+* ``"local"``: the projected teacher marginals are tempered per substructure group (all substructures
+  of one position: a token's labels or label pairs, a word's heads): P <- softmax(log P / T);
+* ``"global"``: the teacher's potentials are divided by T before inference.
+
+Baselines (same interface, ``method=``): ``"token"`` -- per-position teacher distributions against the
+student's local softmax (its emissions, or per-word head scores); ``"posterior"`` -- the same teacher
+distributions against the student's own structured marginals; ``"topk"`` -- the teacher's K best outputs,
+weighted by their probabilities renormalised over the K, as sequence-level KD approximations do.
+"""
+from __future__ import annotations
+
+import torch
+
+from .projections import ProjectionError, check_pair, project
+from .structs.base import Factorization
+from .structs.chain import LinearChainCRF
+from .structs.local import HeadSelection, MaxEnt
+from .structs.tree import NonProjectiveDependencyCRF, ProjectiveDependencyCRF
+
+METHODS = ("structural", "token", "posterior", "topk")
+#: teachers whose k best outputs a torch-struct k-max semiring gives, in a compact form (labels or heads)
+#: that every student they pair with reads.
+TOPK_TEACHERS = (LinearChainCRF, MaxEnt, HeadSelection, ProjectiveDependencyCRF)
+TEMPERATURE_MODES = ("local", "global")
+
+
+def cross_entropy(teacher_marginals: torch.Tensor, student: Factorization) -> torch.Tensor:
+    """``(B,)`` -sum_u P_t(u) s_s(u) + log Z_s: the factorized cross-entropy."""
+    return student.log_partition - student.expected_score(teacher_marginals)
+
+
+def temper_groups(marginals: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Temper marginals per position group: ``(B, P, *group)`` -> softmax over the group of log P / T.
+
+    Groups with no mass (padding) stay zero.
+    """
+    if temperature == 1:
+        return marginals
+    flat = marginals.flatten(2)
+    tempered = (flat.log() / temperature).softmax(-1).nan_to_num(0.0)
+    return tempered.view_as(marginals)
+
+
+def token_view(student: Factorization, marginals: torch.Tensor) -> torch.Tensor:
+    """Reduce marginals over the student's substructures to per-position distributions:
+    label pairs ``(B, N, C, C)`` -> labels ``(B, N, C)``; labels and arcs stay as they are."""
+    return marginals.sum(-2) if isinstance(student, LinearChainCRF) else marginals
+
+
+def local_view(student: Factorization) -> Factorization:
+    """The student's per-position softmax: MaxEnt over a chain's emissions, head selection over a tree's arcs."""
+    if isinstance(student, (MaxEnt, HeadSelection)):
+        return student
+    if isinstance(student, LinearChainCRF):
+        if student.emissions is None:
+            raise ProjectionError("token-level KD into a LinearChainCRF needs one built by from_emissions()")
+        return MaxEnt(student.emissions, student.lengths, student.labels)
+    if isinstance(student, (ProjectiveDependencyCRF, NonProjectiveDependencyCRF)):
+        return HeadSelection(student.log_potentials, student.lengths)
+    raise ProjectionError(f"no per-position view of {type(student).__name__}")
+
+
+def compact_output(dist, parts: torch.Tensor) -> torch.Tensor:
+    """0/1 parts of one output -> its compact form: ``(B, N)`` labels or ``(B, N+1)`` heads."""
+    return token_view(dist, parts).argmax(-1)
+
+
+def kd_term(teacher, student: Factorization, method: str = "structural", temperature: float = 1.0,
+            temperature_mode: str = "local", k: int = 5) -> torch.Tensor:
+    """``(B,)`` the distillation term L_KD of ``method`` (see the module docstring), times T^2."""
+    if method not in METHODS:
+        raise ValueError(f"unknown KD method {method!r}; choose from {METHODS}")
+    if temperature_mode not in TEMPERATURE_MODES:
+        raise ValueError(f"unknown temperature mode {temperature_mode!r}; choose from {TEMPERATURE_MODES}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    glob = temperature if temperature_mode == "global" else 1.0
+    loc = temperature if temperature_mode == "local" else 1.0
+    teacher_t = teacher.tempered(glob)
+    if method == "topk":
+        return _topk_kd(teacher_t, student.tempered(temperature), k) * temperature**2
+    marginals = project(teacher_t, student)
+    if method == "structural":
+        loss = cross_entropy(temper_groups(marginals, loc), student.tempered(temperature))
+    elif method == "token":
+        target = temper_groups(token_view(student, marginals), loc)
+        loss = cross_entropy(target, local_view(student).tempered(temperature))
+    else:  # posterior
+        target = temper_groups(token_view(student, marginals), loc)
+        student_t = student.tempered(temperature)
+        own = token_view(student_t, student_t.marginals)
+        tiny = torch.finfo(own.dtype).tiny
+        loss = -(target * own.clamp_min(tiny).log()).flatten(1).sum(-1)
+    return loss * temperature**2
+
+
+def _topk_kd(teacher, student: Factorization, k: int) -> torch.Tensor:
+    """-sum_k w_k log p_s(y_k), y_k the teacher's k best outputs, w = softmax_k(log p_t(y_k))."""
+    check_pair(teacher, student)
+    if not isinstance(teacher, TOPK_TEACHERS):
+        raise ProjectionError(
+            f"Top-K KD needs a teacher with k-best decoding and a compact output the student shares "
+            f"({', '.join(t.__name__ for t in TOPK_TEACHERS)}), not {type(teacher).__name__}"
+        )
+    with torch.no_grad():
+        best = teacher.topk(k).detach()  # (K, B, *parts)
+        weights = torch.stack([teacher.score(p) for p in best]).softmax(0)  # (K, B)
+    log_probs = torch.stack([student.log_prob_of(compact_output(teacher, p)) for p in best])  # (K, B)
+    return -(weights * log_probs).sum(0)
+
+
+def gold_loss(student: Factorization, gold: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` -log p_s(y*) for compact gold outputs (labels ``(B, N)`` or heads ``(B, N+1)``)."""
+    return -student.log_prob_of(gold)
+
+
+def kd_loss(teacher, student: Factorization, *, method: str = "structural", lam: float = 1.0,
+            gold: torch.Tensor | None = None, has_gold: torch.Tensor | None = None,
+            temperature: float = 1.0, temperature_mode: str = "local", k: int = 5) -> torch.Tensor:
+    """``(B,)`` per-sentence loss ``lam * L_KD + (1 - lam) * L_gold``.
+
+    Args:
+        teacher, student: factorizations over the same sentences (any supported pair).
+        method: "structural", "token", "posterior" or "topk".
+        lam: weight of the KD term (see :func:`annealed_lambda` for teacher annealing).
+        gold: compact gold outputs for the student; required when ``lam < 1``.
+        has_gold: ``(B,)`` bool, False for unlabeled transfer sentences (their loss is L_KD alone).
+        temperature, temperature_mode: see the module docstring.
+        k: the number of teacher outputs for "topk".
+    """
+    if not 0 <= lam <= 1:
+        raise ValueError(f"lam must lie in [0, 1], got {lam}")
+    kd = kd_term(teacher, student, method, temperature, temperature_mode, k) if lam > 0 else None
+    if lam == 1:
+        return kd
+    if gold is None:
+        raise ValueError("kd_loss with lam < 1 needs gold outputs")
+    gl = gold_loss(student, gold)
+    mixed = gl if kd is None else lam * kd + (1 - lam) * gl
+    if has_gold is None:
+        return mixed
+    if kd is None:
+        raise ValueError("sentences without gold (has_gold False) need lam > 0")
+    return torch.where(has_gold, mixed, kd)
+
+
+def annealed_lambda(progress: float, factor: float = 1.0) -> float:
+    """Teacher annealing: ``lam = max(0, 1 - progress * factor)`` with ``progress`` in [0, 1]."""
+    return max(0.0, 1.0 - progress * factor)

@@ -1,0 +1,111 @@
+"""Linear-chain CRF: substructures are label pairs ``(i, y_{i-1}, y_i)``.
+
+Potentials ``phi`` have shape ``(B, N, C, C)``: ``phi[b, i, p, c]`` scores ``y_{i-1} = p, y_i = c``.
+The chain starts in a virtual state that shares index 0, so the first token's scores are
+``phi[b, 0, 0, :]`` and the rows ``phi[b, 0, p > 0, :]`` never enter a path (their marginals are 0).
+
+    Score(y) = sum_{i < n} phi[i, y_{i-1}, y_i]   with y_{-1} = 0
+    log Z    = forward recursion alpha_i[c] = logsumexp_p (alpha_{i-1}[p] + phi[i, p, c])
+
+The recursion is a sequential scan written in semiring operations: O(n C^2) work instead of the
+O(n C^3) of torch-struct's parallel scan, and every torch-struct semiring still applies to it.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import DynamicProgram, Factorization
+
+
+class ChainScan(DynamicProgram):
+    """Forward algorithm over ``(ssize, B, N, C, C)`` potentials, masked by ``lengths``."""
+
+    def _semiring_sum(self, phi, lengths):
+        sr = self.semiring
+        n = phi.shape[2]
+        # Padding positions get score 0 so that no -inf there can turn a zero gradient into NaN.
+        active = (torch.arange(n, device=phi.device) < lengths.unsqueeze(-1)).view(1, -1, n, 1, 1)
+        phi = phi.masked_fill(~active, 0.0)
+        # (ssize, B, N, C_cur, C_prev): the reduced (previous) label last, as every semiring sums there.
+        phi_t = phi.transpose(-1, -2)
+        alpha = phi_t[:, :, 0, :, 0]  # the virtual start state is label 0
+        for i in range(1, n):
+            step = sr.sum(sr.times(alpha.unsqueeze(-2), phi_t[:, :, i]))
+            alpha = torch.where(active[:, :, i, 0], step, alpha)
+        return sr.sum(alpha)
+
+
+class LinearChainCRF(Factorization):
+    """A first-order linear-chain CRF over ``C`` labels (see the module docstring for the layout)."""
+
+    struct = ChainScan
+
+    def __init__(self, log_potentials: torch.Tensor, lengths: torch.Tensor | None = None, labels=None,
+                 emissions: torch.Tensor | None = None):
+        if log_potentials.dim() != 4 or log_potentials.shape[-1] != log_potentials.shape[-2]:
+            raise ValueError(
+                f"LinearChainCRF: potentials must have shape (B, N, C, C), got {tuple(log_potentials.shape)}"
+            )
+        super().__init__(log_potentials, lengths, labels)
+        #: ``(B, N, C)`` per-token scores when built by :meth:`from_emissions` (token-level KD uses them).
+        self.emissions = emissions
+
+    @property
+    def num_labels(self) -> int:
+        return self.log_potentials.shape[-1]
+
+    @classmethod
+    def from_emissions(
+        cls,
+        emissions: torch.Tensor,
+        transitions: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        start: torch.Tensor | None = None,
+        end: torch.Tensor | None = None,
+        labels=None,
+    ) -> "LinearChainCRF":
+        """Build the pair potentials of the usual emission + transition CRF.
+
+        Args:
+            emissions: ``(B, N, C)`` per-token label scores.
+            transitions: ``(C, C)`` score of ``y_{i-1} = p -> y_i = c`` at ``[p, c]``
+                (use ``-inf`` to forbid a transition, see :func:`structkd.schemes.allowed_transitions`).
+            start, end: optional ``(C,)`` scores of the first and the last label.
+
+        phi[i, p, c] = emissions[i, c] + transitions[p, c]   (i >= 1)
+        phi[0, 0, c] = emissions[0, c] + start[c];   end[c] is added at i = length - 1.
+        """
+        batch, n, num_labels = emissions.shape
+        if lengths is None:
+            lengths = torch.full((batch,), n, dtype=torch.long, device=emissions.device)
+        phi = emissions.unsqueeze(-2) + transitions.view(1, 1, num_labels, num_labels)
+        first = emissions[:, 0] if start is None else emissions[:, 0] + start
+        phi = torch.cat([first.unsqueeze(1).unsqueeze(2).expand(batch, 1, num_labels, num_labels), phi[:, 1:]], 1)
+        if end is not None:
+            is_last = torch.arange(n, device=phi.device) == (lengths - 1).unsqueeze(-1)  # (B, N)
+            phi = torch.where(is_last.view(batch, n, 1, 1), phi + end.view(1, 1, 1, num_labels), phi)
+        return cls(phi, lengths, labels, emissions=emissions)
+
+    @property
+    def label_marginals(self) -> torch.Tensor:
+        """``(B, N, C)`` token marginals P(y_i = c) = sum_p P(i, p, c)."""
+        return self.marginals.sum(-2)
+
+    def decode(self) -> torch.Tensor:
+        """``(B, N)`` Viterbi labels (padding positions are 0)."""
+        return self.from_parts(self.argmax)
+
+    def to_parts(self, labels: torch.Tensor) -> torch.Tensor:
+        """``(B, N)`` labels -> ``(B, N, C, C)`` 0/1 pair indicators (zero past each length)."""
+        batch, n = labels.shape
+        prev = torch.cat([labels.new_zeros(batch, 1), labels[:, :-1]], 1)
+        parts = torch.zeros_like(self.log_potentials)
+        mask = torch.arange(n, device=labels.device) < self.lengths.unsqueeze(-1)
+        b, i = mask.nonzero(as_tuple=True)
+        parts[b, i, prev[b, i], labels[b, i]] = 1
+        return parts
+
+    @staticmethod
+    def from_parts(parts: torch.Tensor) -> torch.Tensor:
+        """``(B, N, C, C)`` pair indicators -> ``(B, N)`` labels (argmax of the token marginals)."""
+        return parts.sum(-2).argmax(-1)

@@ -1,0 +1,137 @@
+"""LinearChainCRF and MaxEnt against brute-force enumeration (float64, n <= 4, C <= 3)."""
+import itertools
+
+import pytest
+import torch
+from torch_struct import LinearChainCRF as TorchStructChain
+
+import brute
+from structkd import LinearChainCRF, MaxEnt, allowed_transitions, constraint_scores
+
+torch.manual_seed(0)
+N_PAD = 4
+CASES = [(n, c) for n in range(1, 5) for c in range(1, 4)]
+
+
+def enumerate_chain(phi, n):
+    num_labels = phi.shape[-1]
+    seqs = brute.label_sequences(n, num_labels)
+    return seqs, brute.distribution(phi, [brute.chain_parts(y, N_PAD, num_labels) for y in seqs])
+
+
+@pytest.mark.parametrize("n,num_labels", CASES)
+def test_chain_log_z_marginals_decode_entropy(n, num_labels):
+    phi = torch.randn(1, N_PAD, num_labels, num_labels, dtype=torch.float64)
+    dist = LinearChainCRF(phi, torch.tensor([n]))
+    seqs, (log_z, probs, marginals, scores) = enumerate_chain(phi[0], n)
+    assert torch.allclose(dist.partition[0], log_z, atol=1e-5)
+    assert torch.allclose(dist.marginals[0], marginals, atol=1e-5)
+    assert dist.decode()[0, :n].tolist() == seqs[scores.argmax()]
+    assert torch.allclose(dist.entropy[0], -(probs * probs.log()).sum(), atol=1e-5)
+    assert torch.allclose(dist.label_marginals[0], marginals.sum(-2), atol=1e-5)
+
+
+@pytest.mark.parametrize("n,num_labels", [(3, 2), (4, 3)])
+def test_chain_kbest_matches_enumeration(n, num_labels):
+    phi = torch.randn(1, N_PAD, num_labels, num_labels, dtype=torch.float64)
+    dist = LinearChainCRF(phi, torch.tensor([n]))
+    seqs, (_, _, _, scores) = enumerate_chain(phi[0], n)
+    best = dist.topk(4)[:, 0]
+    expected = [seqs[i] for i in scores.argsort(descending=True)[:4]]
+    assert [LinearChainCRF.from_parts(p.unsqueeze(0))[0, :n].tolist() for p in best] == expected
+
+
+def test_chain_gradient_of_log_z_is_the_marginals_and_passes_gradcheck():
+    phi = torch.randn(2, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([3, 2])
+    (grad,) = torch.autograd.grad(LinearChainCRF(phi, lengths).partition.sum(), phi)
+    assert torch.allclose(grad, LinearChainCRF(phi.detach(), lengths).marginals)
+    assert torch.autograd.gradcheck(lambda p: LinearChainCRF(p, lengths).partition, (phi,))
+
+
+def test_chain_marginals_are_differentiable_when_scores_require_grad():
+    phi = torch.randn(1, 3, 2, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda p: LinearChainCRF(p).marginals, (phi,))
+    with torch.no_grad():  # also works without grad, unlike torch-struct's DependencyCRF
+        plain = LinearChainCRF(phi.detach()).marginals
+    assert not plain.requires_grad and torch.allclose(plain, LinearChainCRF(phi).marginals)
+
+
+def test_padded_batch_equals_single_sentences():
+    lengths = torch.tensor([4, 1, 3])
+    phi = torch.randn(3, 4, 3, 3, dtype=torch.float64)
+    phi[1, 1:] = float("-inf")  # -inf on padding must not leak NaN
+    batch = LinearChainCRF(phi, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        single = LinearChainCRF(phi[b : b + 1, :n], torch.tensor([n]))
+        assert torch.allclose(batch.partition[b], single.partition[0])
+        assert torch.allclose(batch.marginals[b, :n], single.marginals[0])
+        assert batch.marginals[b, n:].abs().sum() == 0
+        assert batch.decode()[b, :n].tolist() == single.decode()[0].tolist()
+
+
+def test_matches_torch_struct_linear_chain_when_first_position_is_folded():
+    """Our layout with no start scores equals torch-struct's (B, N-1, C, C) [z_{n+1}, z_n] layout."""
+    emissions, transitions = torch.randn(2, 5, 3, dtype=torch.float64), torch.randn(3, 3, dtype=torch.float64)
+    ours = LinearChainCRF.from_emissions(emissions, transitions)
+    edges = (emissions[:, 1:, :, None] + transitions.T[None, None]).clone()
+    edges[:, 0] += emissions[:, 0, None, :]
+    theirs = TorchStructChain(edges)
+    assert torch.allclose(ours.partition, theirs.partition)
+
+
+def test_from_emissions_scores_paths_as_documented():
+    emissions = torch.randn(1, 3, 2, dtype=torch.float64)
+    transitions, start, end = (torch.randn(2, 2, dtype=torch.float64), torch.randn(2, dtype=torch.float64),
+                               torch.randn(2, dtype=torch.float64))
+    dist = LinearChainCRF.from_emissions(emissions, transitions, torch.tensor([2]), start, end)
+    for y in itertools.product(range(2), repeat=2):
+        expected = start[y[0]] + emissions[0, 0, y[0]] + transitions[y[0], y[1]] + emissions[0, 1, y[1]] + end[y[1]]
+        assert torch.allclose(dist.score(dist.to_parts(torch.tensor([[*y, 0]]))), expected.view(1))
+
+
+def _valid(tags, seq):
+    start, trans, end = allowed_transitions(tags)
+    return bool(start[seq[0]] and end[seq[-1]] and all(trans[a, b] for a, b in zip(seq, seq[1:])))
+
+
+def _reference_valid(tags, seq):
+    """Every I-/E- continues an open entity of its type; in BIOES an open entity must end with E-."""
+    bioes = any(t.startswith(("E-", "S-")) for t in tags)
+    open_type = None
+    for t in [tags[i] for i in seq] + ["O"]:
+        prefix, _, kind = t.partition("-")
+        continues = prefix in ("I", "E")
+        if continues and open_type != kind or bioes and open_type is not None and not continues:
+            return False
+        open_type = kind if prefix in ("B", "I") else None
+    return True
+
+
+@pytest.mark.parametrize("tags", [["O", "B-X", "I-X", "B-Y", "I-Y"], ["O", "B-X", "I-X", "E-X", "S-X"]])
+def test_constrained_chain_gives_mass_only_to_valid_sequences(tags):
+    num = len(tags)
+    start, trans, end = constraint_scores(tags, torch.float64)
+    emissions = torch.randn(1, 3, num, dtype=torch.float64)
+    dist = LinearChainCRF.from_emissions(emissions, trans, None, start, end)
+    seqs = brute.label_sequences(3, num)
+    valid = [y for y in seqs if _reference_valid(tags, y)]
+    assert valid == [y for y in seqs if _valid(tags, y)]
+    log_z, _, marginals, _ = brute.distribution(dist.log_potentials[0], [brute.chain_parts(y, 3, num) for y in valid])
+    assert torch.allclose(dist.partition[0], log_z)
+    assert torch.allclose(dist.marginals[0], marginals)
+    assert _valid(tags, dist.decode()[0].tolist())
+    assert not torch.isnan(dist.marginals).any()
+
+
+@pytest.mark.parametrize("n,num_labels", CASES)
+def test_maxent_against_enumeration(n, num_labels):
+    phi = torch.randn(1, N_PAD, num_labels, dtype=torch.float64)
+    phi[0, n:] = float("-inf")
+    dist = MaxEnt(phi, torch.tensor([n]))
+    seqs = brute.label_sequences(n, num_labels)
+    log_z, probs, marginals, scores = brute.distribution(phi[0], [brute.token_parts(y, N_PAD, num_labels) for y in seqs])
+    assert torch.allclose(dist.partition[0], log_z)
+    assert torch.allclose(dist.marginals[0], marginals)
+    assert torch.allclose(dist.entropy[0], -(probs * probs.log()).sum())
+    assert dist.decode()[0, :n].tolist() == seqs[scores.argmax()]
