@@ -64,30 +64,30 @@ def tag_sequence(spans, n, tags):
     return [tags.index(t) for t in out]
 
 
-def labels_family(kind, num_labels, tags=None):
-    """(factory(potentials) -> dist, potentials shape, outputs, parts fn) for chain/maxent over N tokens."""
-    seqs = brute.label_sequences(N, num_labels)
+def labels_family(kind, num_labels, n, tags=None):
+    """(factory(potentials) -> dist, potentials shape, outputs, parts fn) for chain/maxent over n tokens."""
+    seqs = brute.label_sequences(n, num_labels)
     if kind == "chain":
-        return (lambda p: LinearChainCRF(p, torch.tensor([N]), labels=tags), (1, N, num_labels, num_labels), seqs,
-                lambda y: brute.chain_parts(y, N, num_labels))
-    return (lambda p: MaxEnt(p, torch.tensor([N]), labels=tags), (1, N, num_labels), seqs,
-            lambda y: brute.token_parts(y, N, num_labels))
+        return (lambda p: LinearChainCRF(p, torch.tensor([n]), labels=tags), (1, n, num_labels, num_labels), seqs,
+                lambda y: brute.chain_parts(y, n, num_labels))
+    return (lambda p: MaxEnt(p, torch.tensor([n]), labels=tags), (1, n, num_labels), seqs,
+            lambda y: brute.token_parts(y, n, num_labels))
 
 
+#: tree kind -> (class, constructor options, enumerator of its outputs over n words)
 TREE_KINDS = {
-    "proj": (lambda p: ProjectiveDependencyCRF(p, torch.tensor([N])), lambda: brute.trees(N, True, False)),
-    "nonproj": (lambda p: NonProjectiveDependencyCRF(p, torch.tensor([N])), lambda: brute.trees(N, False, False)),
-    "proj-multiroot": (lambda p: ProjectiveDependencyCRF(p, torch.tensor([N]), multiroot=True),
-                       lambda: brute.trees(N, True, True)),
-    "nonproj-multiroot": (lambda p: NonProjectiveDependencyCRF(p, torch.tensor([N]), multiroot=True),
-                          lambda: brute.trees(N, False, True)),
-    "headsel": (lambda p: HeadSelection(p, torch.tensor([N])), lambda: head_assignments(N)),
+    "proj": (ProjectiveDependencyCRF, {}, lambda n: brute.trees(n, True, False)),
+    "nonproj": (NonProjectiveDependencyCRF, {}, lambda n: brute.trees(n, False, False)),
+    "proj-multiroot": (ProjectiveDependencyCRF, {"multiroot": True}, lambda n: brute.trees(n, True, True)),
+    "nonproj-multiroot": (NonProjectiveDependencyCRF, {"multiroot": True}, lambda n: brute.trees(n, False, True)),
+    "headsel": (HeadSelection, {}, head_assignments),
 }
 
 
-def tree_family(kind):
-    make, outputs = TREE_KINDS[kind]
-    return make, (1, N + 1, N + 1), outputs(), lambda h: brute.arc_parts(h, N)
+def tree_family(kind, n):
+    cls, options, outputs = TREE_KINDS[kind]
+    return (lambda p: cls(p, torch.tensor([n]), **options), (1, n + 1, n + 1), outputs(n),
+            lambda h: brute.arc_parts(h, n))
 
 
 def enumerated_teacher(potentials, outputs, parts_fn):
@@ -95,52 +95,47 @@ def enumerated_teacher(potentials, outputs, parts_fn):
     return probs
 
 
-def labels_case(t_kind, s_kind, num_labels=3):
-    t_make, t_shape, outputs, t_parts = labels_family(t_kind, num_labels)
-    s_make, s_shape, s_outputs, s_parts = labels_family(s_kind, num_labels)
+def same_family_case(family, t_kind, s_kind, n, **kw):
+    t_make, t_shape, outputs, t_parts = family(t_kind, n=n, **kw)
+    s_make, s_shape, s_outputs, s_parts = family(s_kind, n=n, **kw)
     t_pot = torch.randn(t_shape, dtype=DT)
     return Case(t_make(t_pot), s_make, s_shape, outputs, enumerated_teacher(t_pot, outputs, t_parts), s_parts,
                 [s_parts(y) for y in s_outputs])
 
 
-def tree_case(t_kind, s_kind):
-    t_make, t_shape, outputs, t_parts = tree_family(t_kind)
-    s_make, s_shape, s_outputs, s_parts = tree_family(s_kind)
-    t_pot = torch.randn(t_shape, dtype=DT)
-    return Case(t_make(t_pot), s_make, s_shape, outputs, enumerated_teacher(t_pot, outputs, t_parts), s_parts,
-                [s_parts(y) for y in s_outputs])
-
-
-def second_order_case(s_kind):
-    arc = torch.randn(1, N + 1, N + 1, dtype=DT)
-    sib = torch.randn(1, N + 1, N + 1, N + 1, dtype=DT)
-    teacher = SiblingMeanField(arc, sib, torch.tensor([N]))
+def second_order_case(s_kind, n):
+    arc = torch.randn(1, n + 1, n + 1, dtype=DT)
+    sib = torch.randn(1, n + 1, n + 1, n + 1, dtype=DT)
+    teacher = SiblingMeanField(arc, sib, torch.tensor([n]))
     q = teacher.marginals[0]
-    outputs = head_assignments(N)
+    outputs = head_assignments(n)
     probs = torch.stack([torch.stack([q[m, h] for m, h in enumerate(y, 1)]).prod() for y in outputs])
-    s_make, s_shape, s_outputs, s_parts = tree_family(s_kind)
+    s_make, s_shape, s_outputs, s_parts = tree_family(s_kind, n)
     return Case(teacher, s_make, s_shape, outputs, probs, s_parts, [s_parts(y) for y in s_outputs])
 
 
-def span_case(s_kind, scheme):
+def span_case(s_kind, scheme, n):
     tags = TAGS[scheme]
-    pot = torch.randn(1, N, N, len(TYPES), dtype=DT)
-    teacher = SpanSegmentation(pot, torch.tensor([N]), labels=TYPES)
-    segs = brute.segmentations(N, len(TYPES))
-    probs = enumerated_teacher(pot, segs, lambda s: brute.span_parts(s, N, len(TYPES)))
-    s_make, s_shape, s_outputs, s_parts = labels_family(s_kind, len(tags), tags)
-    return Case(teacher, s_make, s_shape, [tag_sequence(s, N, tags) for s in segs], probs, s_parts,
+    pot = torch.randn(1, n, n, len(TYPES), dtype=DT)
+    teacher = SpanSegmentation(pot, torch.tensor([n]), labels=TYPES)
+    segs = brute.segmentations(n, len(TYPES))
+    probs = enumerated_teacher(pot, segs, lambda s: brute.span_parts(s, n, len(TYPES)))
+    s_make, s_shape, s_outputs, s_parts = labels_family(s_kind, len(tags), n, tags)
+    return Case(teacher, s_make, s_shape, [tag_sequence(s, n, tags) for s in segs], probs, s_parts,
                 [s_parts(y) for y in s_outputs])
 
 
+#: scenario name -> builder(n) of its Case over a sentence of n tokens / words
 CASES = {
-    "1a chain->chain": lambda: labels_case("chain", "chain"),
-    "1a maxent->maxent": lambda: labels_case("maxent", "maxent"),
-    "2a chain->maxent": lambda: labels_case("chain", "maxent"),
-    "3 maxent->chain": lambda: labels_case("maxent", "chain"),
-    **{f"1b {t}->{s}": (lambda t=t, s=s: tree_case(t, s)) for t in TREE_KINDS for s in TREE_KINDS},
-    **{f"2b sibling->{s}": (lambda s=s: second_order_case(s)) for s in TREE_KINDS},
-    **{f"4 span->{s} {sch}": (lambda s=s, sch=sch: span_case(s, sch)) for s in ("maxent", "chain") for sch in TAGS},
+    "1a chain->chain": lambda n: same_family_case(labels_family, "chain", "chain", n, num_labels=3),
+    "1a maxent->maxent": lambda n: same_family_case(labels_family, "maxent", "maxent", n, num_labels=3),
+    "2a chain->maxent": lambda n: same_family_case(labels_family, "chain", "maxent", n, num_labels=3),
+    "3 maxent->chain": lambda n: same_family_case(labels_family, "maxent", "chain", n, num_labels=3),
+    **{f"1b {t}->{s}": (lambda n, t=t, s=s: same_family_case(tree_family, t, s, n)) for t in TREE_KINDS
+       for s in TREE_KINDS},
+    **{f"2b sibling->{s}": (lambda n, s=s: second_order_case(s, n)) for s in TREE_KINDS},
+    **{f"4 span->{s} {sch}": (lambda n, s=s, sch=sch: span_case(s, sch, n)) for s in ("maxent", "chain")
+       for sch in TAGS},
 }
 
 
@@ -152,9 +147,10 @@ def enumerated_ce(case: Case, student_potentials: torch.Tensor) -> torch.Tensor:
     return -(case.teacher_probs * (scores - log_z)).sum()
 
 
+@pytest.mark.parametrize("n", [1, 2, 4])
 @pytest.mark.parametrize("name", list(CASES))
-def test_structural_kd_equals_enumerated_cross_entropy_with_gradient(name):
-    case = CASES[name]()
+def test_structural_kd_equals_enumerated_cross_entropy_with_gradient(name, n):
+    case = CASES[name](n)
     pot = torch.randn(case.student_shape, dtype=DT, requires_grad=True)
     student = case.make_student(pot)
     assert scenario(case.teacher, student) == name.split()[0]
@@ -169,7 +165,7 @@ def test_structural_kd_equals_enumerated_cross_entropy_with_gradient(name):
 @pytest.mark.parametrize("name", ["1a chain->chain", "2a chain->maxent", "3 maxent->chain", "1b proj->nonproj",
                                   "1b nonproj->proj", "2b sibling->headsel", "4 span->chain BIOES"])
 def test_structural_kd_gradcheck(name):
-    case = CASES[name]()
+    case = CASES[name](N)
     pot = torch.randn(case.student_shape, dtype=DT, requires_grad=True)
     assert torch.autograd.gradcheck(lambda p: kd_term(case.teacher, case.make_student(p)), (pot,))
 
@@ -177,7 +173,7 @@ def test_structural_kd_gradcheck(name):
 def test_projection_of_teacher_marginals_matches_enumeration():
     """P_t over the student's substructures, by enumeration, for the scenarios with a non-trivial map."""
     for name in ["2a chain->maxent", "3 maxent->chain", "4 span->maxent BIO", "4 span->chain BIOES"]:
-        case = CASES[name]()
+        case = CASES[name](N)
         student = case.make_student(torch.zeros(case.student_shape, dtype=DT))
         expected = sum(p * case.to_student_parts(y) for p, y in zip(case.teacher_probs, case.teacher_outputs))
         assert torch.allclose(project(case.teacher, student)[0], expected, atol=1e-5), name
@@ -295,7 +291,7 @@ def in_longer_batch(dist, extra=2):
                                   "1b nonproj->proj-multiroot", "4 span->chain BIO", "4 span->maxent BIOES"])
 @pytest.mark.parametrize("method", ["structural", "token", "posterior"])
 def test_padded_batch_gives_the_single_sentence_values(name, method):
-    case = CASES[name]()
+    case = CASES[name](N)
     student = case.make_student(torch.randn(case.student_shape, dtype=DT))
     if method == "token" and isinstance(student, LinearChainCRF):
         student = LinearChainCRF.from_emissions(torch.randn(1, N, student.num_labels, dtype=DT),
