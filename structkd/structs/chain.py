@@ -22,16 +22,17 @@ class ChainScan(DynamicProgram):
 
     def _semiring_sum(self, phi, lengths):
         sr = self.semiring
-        n = phi.shape[2]
-        # Padding positions get score 0 so that no -inf there can turn a zero gradient into NaN.
+        ssize, _, n, num_labels, _ = phi.shape
+        # Past its length a sentence takes identity steps (semiring one on the diagonal, zero elsewhere),
+        # which carry alpha through unchanged: no per-step masking, and no gradient to the padding.
+        identity = sr.zero_(phi.new_empty(ssize, 1, 1, num_labels, num_labels))
+        sr.one_(identity.diagonal(0, -2, -1))
         active = (torch.arange(n, device=phi.device) < lengths.unsqueeze(-1)).view(1, -1, n, 1, 1)
-        phi = phi.masked_fill(~active, 0.0)
         # (ssize, B, N, C_cur, C_prev): the reduced (previous) label last, as every semiring sums there.
-        phi_t = phi.transpose(-1, -2)
+        phi_t = torch.where(active, phi, identity).transpose(-1, -2).contiguous()
         alpha = phi_t[:, :, 0, :, 0]  # the virtual start state is label 0
         for i in range(1, n):
-            step = sr.sum(sr.times(alpha.unsqueeze(-2), phi_t[:, :, i]))
-            alpha = torch.where(active[:, :, i, 0], step, alpha)
+            alpha = sr.sum(sr.times(alpha.unsqueeze(-2), phi_t[:, :, i]))
         return sr.sum(alpha)
 
 
