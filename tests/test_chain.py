@@ -135,3 +135,14 @@ def test_maxent_against_enumeration(n, num_labels):
     assert torch.allclose(dist.marginals[0], marginals)
     assert torch.allclose(dist.entropy[0], -(probs * probs.log()).sum())
     assert dist.decode()[0, :n].tolist() == seqs[scores.argmax()]
+
+
+def test_chain_kl_and_cross_entropy_semirings_match_enumeration():
+    """torch-struct's KL and cross-entropy semirings run on our sequential scan."""
+    p_pot, q_pot = torch.randn(1, 3, 3, 3, dtype=torch.float64), torch.randn(1, 3, 3, 3, dtype=torch.float64)
+    parts = [brute.chain_parts(y, 3, 3) for y in brute.label_sequences(3, 3)]
+    _, p, _, _ = brute.distribution(p_pot[0], parts)
+    _, q, _, _ = brute.distribution(q_pot[0], parts)
+    dist_p, dist_q = LinearChainCRF(p_pot), LinearChainCRF(q_pot)
+    assert torch.allclose(dist_p.kl(dist_q)[0], (p * (p.log() - q.log())).sum())
+    assert torch.allclose(dist_p.cross_entropy(dist_q)[0], -(p * q.log()).sum())
