@@ -25,7 +25,7 @@ class IndependentChoices(DynamicProgram):
     def _semiring_sum(self, phi, lengths):
         sr = self.semiring
         allowed = self.choice_mask(phi.shape[1:], lengths)
-        per_position = sr.sum(_masked(sr, phi, allowed))
+        per_position = sr.sum(semiring_masked(sr, phi, allowed))
         active = allowed.any(-1)  # (B, P)
         per_position = per_position.masked_fill(~active.unsqueeze(0), 0.0)  # 0 is "one" in log-type semirings
         return sr.prod(per_position)
@@ -35,7 +35,7 @@ class IndependentChoices(DynamicProgram):
         raise NotImplementedError
 
 
-def _masked(sr, phi, allowed):
+def semiring_masked(sr, phi: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
     """Replace disallowed cells by the semiring zero (also clearing any -inf/NaN there)."""
     out = phi.masked_fill(~allowed.unsqueeze(0), 0.0)
     sr.zero_mask_(out, ~allowed)

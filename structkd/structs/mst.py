@@ -8,10 +8,12 @@ vector ``heads`` of shape ``(B, N+1)`` (``heads[b, 0] = 0``, 0 on padding).  The
   whose greedy graph already is a tree (with one root child if ``multiroot=False``) is done.
 * The others run Chu-Liu-Edmonds (Chu & Liu 1965, Edmonds 1967) on numpy arrays: contract a cycle of the
   greedy graph into one node, solve the smaller graph, expand.
-* Single root (``multiroot=False``): when the greedy graph is acyclic but the root has several children,
-  the root arc whose removal costs least, ``s[r, 0] - max_{h > 0} s[r, h]``, is deleted and the search
-  goes on (Zmigrod, Vieira & Cotterell 2020, "Please Mind the Root"); this is exact, unlike retrying
-  only the root children of the unconstrained tree.
+* Single root (``multiroot=False``): every root arc is lowered by a constant ``M`` larger than the
+  score range of all trees, ``M = 1 + n (max s - min s)`` over the finite scores.  A tree with ``k``
+  root children loses ``k M``, so the best tree under the lowered scores has exactly one root child
+  (one exists whenever any single-root tree has a finite score) and is the best such tree: one exact
+  Chu-Liu-Edmonds run instead of one per candidate root child (and, unlike retrying only the root
+  children of the unconstrained tree, never misses the optimum).
 """
 from __future__ import annotations
 
@@ -64,47 +66,57 @@ def chu_liu_edmonds(scores: np.ndarray, multiroot: bool = False) -> np.ndarray:
     s = np.array(scores, dtype=np.float64)
     s[0] = -np.inf
     np.fill_diagonal(s, -np.inf)
-    return _solve(s, multiroot)
+    finite = s[np.isfinite(s)]
+    if not multiroot and finite.size:
+        s[:, 0] -= 1.0 + (len(s) - 1) * (finite.max() - finite.min())
+    return _solve(s)
 
 
-def _solve(s: np.ndarray, multiroot: bool) -> np.ndarray:
-    """Chu-Liu-Edmonds on a graph whose row 0 and diagonal are already ``-inf``."""
-    heads = s.argmax(1)
-    heads[0] = 0
-    cycle = _find_cycle(heads)
-    if cycle is not None:
-        return _contract(s, heads, cycle, multiroot)
-    children = np.flatnonzero(heads[1:] == 0) + 1
-    if multiroot or len(children) == 1:
-        return heads
-    # The cost of giving up root arc 0 -> r: its score minus r's best other head.
-    cost = s[children, 0] - s[children, 1:].max(1)
-    if not np.isfinite(cost.min()):  # no child can leave the root: no single-root tree exists
-        return heads
-    s = s.copy()
-    s[children[cost.argmin()], 0] = -np.inf
-    return _solve(s, multiroot)
+def _solve(s: np.ndarray) -> np.ndarray:
+    """Chu-Liu-Edmonds on a graph whose row 0 and diagonal are already ``-inf``: contract greedy cycles
+    until the greedy graph is a tree, then expand the contractions in reverse order."""
+    contractions = []
+    while True:
+        heads = s.argmax(1)
+        heads[0] = 0
+        cycle = _find_cycle(heads)
+        if cycle is None:
+            break
+        s, contraction = _contract(s, heads, cycle)
+        contractions.append(contraction)
+    for contraction in reversed(contractions):
+        heads = _expand(heads, *contraction)
+    return heads
 
 
-def _contract(s: np.ndarray, heads: np.ndarray, cycle: np.ndarray, multiroot: bool) -> np.ndarray:
-    """Contract ``cycle`` into a new last node ``c``, solve, expand.
+def _contract(s: np.ndarray, heads: np.ndarray, cycle: np.ndarray):
+    """Contract ``cycle`` into a new last node ``c``: the smaller scores ``t`` and what expanding needs.
 
     Contracted scores (``x``, ``y`` outside the cycle, ``v`` in it):
         t[x, y] = s[x, y]
-        t[x, c] = max_v s[x, v]                        (x attaches to its best cycle word)
-        t[c, y] = max_v s[v, y] - s[v, heads[v]]       (y breaks the cycle at its best entry v)
+        t[x, c] = max_v s[x, v]                        (x takes its best head in the cycle)
+        t[c, y] = max_v s[v, y] - s[v, heads[v]]       (y heads the cycle, entering at its best word v)
     """
-    rest = np.setdiff1d(np.arange(len(s)), cycle)  # outside nodes, the root first
-    enter = s[np.ix_(cycle, rest)] - s[cycle, heads[cycle]][:, None]  # (|C|, |rest|)
-    leave = s[np.ix_(rest, cycle)]  # (|rest|, |C|)
-    entry, exit_ = enter.argmax(0), leave.argmax(1)
+    outside = np.ones(len(s), dtype=bool)
+    outside[cycle] = False
+    rest = np.flatnonzero(outside)  # the root first
+    from_rest = s[rest]
+    enter = s[cycle][:, rest] - s[cycle, heads[cycle]][:, None]  # (|C|, |rest|)
+    leave = from_rest[:, cycle]  # (|rest|, |C|)
     c = len(rest)
     t = np.full((c + 1, c + 1), -np.inf)
-    t[:c, :c] = s[np.ix_(rest, rest)]
+    t[:c, :c] = from_rest[:, rest]
     t[:c, c] = leave.max(1)
     t[c, :c] = enter.max(0)
-    sub = _solve(t, multiroot)
-    out = heads.copy()  # cycle words keep their cycle heads but one
+    return t, (heads, cycle, rest, enter.argmax(0), leave.argmax(1))
+
+
+def _expand(sub, heads, cycle, rest, entry, exit_):
+    """Heads of the contracted graph (``sub``, the cycle last) -> heads of the graph before contraction:
+    outside words keep their heads (a cycle head becomes their best cycle word ``exit_``), cycle words
+    keep their cycle heads except the ``entry`` word of the cycle's head, which takes it."""
+    c = len(rest)
+    out = heads.copy()
     node = np.append(rest, -1)  # contracted index -> original node
     out[rest] = np.where(sub[:c] == c, cycle[exit_], node[sub[:c]])
     out[cycle[entry[sub[c]]]] = rest[sub[c]]
