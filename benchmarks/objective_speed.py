@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib
+import itertools
 import importlib.metadata
 import importlib.util
 import os
@@ -282,6 +283,81 @@ def matrix_tree_contenders(n: int, peers: dict) -> list[Contender]:
     return out
 
 
+# ----------------------------------------------------------------------------- Table 3: matrix-tree accuracy
+ACCURACY_SCALES = (1.0, 10.0, 20.0)  # arc scores = scale * randn: trained parsers' scores span tens of nats
+ACCURACY_SEEDS = 50
+
+
+def single_root_trees(n: int) -> list[tuple[int, ...]]:
+    """Every single-root dependency tree over ``n`` words, as heads of words 1..n (0 = root)."""
+    def is_tree(heads):
+        for m in range(1, n + 1):
+            seen, h = set(), m
+            while h:
+                if h in seen:
+                    return False
+                seen.add(h)
+                h = heads[h - 1]
+        return True
+
+    return [h for h in itertools.product(range(n + 1), repeat=n)
+            if sum(x == 0 for x in h) == 1 and all(x != m for m, x in enumerate(h, 1)) and is_tree(h)]
+
+
+def matrix_tree_errors(peers: dict, n: int = 4) -> list[dict]:
+    """Worst |log Z - exact| over seeds, per scale, for ours and each peer (float64, exact by enumeration)."""
+    trees = torch.tensor(single_root_trees(n))  # (T, n)
+    words = torch.arange(1, n + 1)
+    rows = []
+    for scale in ACCURACY_SCALES:
+        worst: dict[str, float] = {}
+        for seed in range(ACCURACY_SEEDS):
+            scores = scale * torch.randn(1, n + 1, n + 1, dtype=torch.float64,
+                                         generator=torch.Generator().manual_seed(seed))
+            exact = torch.logsumexp(scores[0, words, trees].sum(-1), 0)
+            for name, value in _matrix_tree_log_z(scores, peers).items():
+                err = (value - exact).abs().item() if torch.isfinite(value) else float("inf")
+                worst[name] = max(worst.get(name, 0.0), err)
+        rows.append({"scale": scale, **worst})
+    return rows
+
+
+def _matrix_tree_log_z(scores: torch.Tensor, peers: dict) -> dict[str, torch.Tensor]:
+    out = {"structkd": NonProjectiveDependencyCRF(scores).partition[0]}
+    if peers["torch-struct"]:
+        arcs = arcs_to_torch_struct(scores).requires_grad_()
+        out["torch-struct"] = _or_nan(lambda: peers["torch-struct"].NonProjectiveDependencyCRF(
+            arcs, multiroot=False).partition[0])
+    if peers["SuPar"]:
+        out["SuPar"] = _or_nan(lambda: peers["SuPar"].MatrixTree(scores.clone(), multiroot=False).log_partition[0])
+    return out
+
+
+def _or_nan(compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """A peer's value, or NaN where it fails (singular matrix)."""
+    try:
+        return compute().detach()
+    except RuntimeError:
+        return torch.tensor(float("nan"))
+
+
+def accuracy_table(rows: list[dict]) -> list[str]:
+    names = [k for k in rows[0] if k != "scale"]
+    lines = [
+        "## Table 3: matrix-tree accuracy on peaked scores",
+        "",
+        f"Worst |log Z - exact| over {ACCURACY_SEEDS} random single-root instances of 4 words (float64, exact "
+        "by enumerating every tree), arc scores = scale x randn.  Ours eliminates without subtraction; "
+        "LU-based log-determinants lose log Z once the words' preferred heads form cycles that outweigh every "
+        "tree, which is why ours is slower in Table 2.",
+        "",
+        "| scale | " + " | ".join(names) + " |",
+        "|---:|" + "---:|" * len(names),
+    ]
+    lines += ["| " + f"{r['scale']:g} | " + " | ".join(f"{r[k]:.1e}" for k in names) + " |" for r in rows]
+    return lines
+
+
 # ----------------------------------------------------------------------------- Table 1: objectives
 @dataclass
 class DistillSetup:
@@ -479,7 +555,7 @@ def run(sizes: Sizes, threads: int) -> str:
         checks += row_checks
     load = other_load(start, cpu_seconds(), time.perf_counter() - wall)
     sections = [header(threads, sizes, load), objective_table(table1), structure_table(table2, peers),
-                check_table(checks), missing_peers(peers)]
+                accuracy_table(matrix_tree_errors(peers)), check_table(checks), missing_peers(peers)]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
 
 
