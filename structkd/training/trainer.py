@@ -1,0 +1,152 @@
+"""The training loop shared by every model and objective (gold training and distillation alike).
+
+A :class:`Task` says what one step computes; the :class:`Trainer` owns everything around it: batching,
+the optimizer, gradient clipping, progress bars, evaluation on dev, early stopping, keeping the best
+model, a checkpoint after every epoch and ``resume`` from it.  A crash or kill loses at most the epoch in
+progress; with a fixed seed a resumed run takes the same batches and reaches the same weights as an
+uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+
+CHECKPOINT, BEST, LOG = "checkpoint", "best", "train_log.jsonl"
+
+
+class Task(Protocol):
+    """What the trainer needs from a model and its objective."""
+
+    model: torch.nn.Module
+
+    def loss(self, batch: Sequence, progress: float) -> torch.Tensor:
+        """Mean loss of a batch; ``progress`` in [0, 1] is the fraction of training done (for annealing)."""
+
+    def evaluate(self, examples: Sequence) -> dict:
+        """Metrics on held-out examples; the key ``"score"`` is maximised by early stopping."""
+
+    def save(self, folder: Path) -> None:
+        """Save the model as a self-contained folder."""
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (all JSON-able, written next to the run)."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    clip: float = 5.0
+    patience: int = 3
+    seed: int = 0
+
+
+class RunExistsError(RuntimeError):
+    """The output folder already holds a run and ``resume`` was not asked for."""
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def batches(examples: Sequence, batch_size: int, rng: random.Random, sort_key=None) -> list[list]:
+    """Shuffled batches; with ``sort_key``, examples of similar size share a batch (less padding).
+
+    Examples are shuffled, cut into pools of 50 batches, each pool sorted by ``sort_key`` and cut into
+    batches, and the batches shuffled again.
+    """
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    out = []
+    pool = 50 * batch_size
+    for start in range(0, len(order), pool):
+        chunk = order[start : start + pool]
+        if sort_key is not None:
+            chunk.sort(key=lambda i: sort_key(examples[i]))
+        out += [[examples[i] for i in chunk[k : k + batch_size]] for k in range(0, len(chunk), batch_size)]
+    rng.shuffle(out)
+    return out
+
+
+class Trainer:
+    """Fits a :class:`Task` on training examples, selecting the best epoch on dev.
+
+    Layout of ``output``: ``best/`` (the best model, saved by the task), ``checkpoint/`` (the last
+    finished epoch, for ``resume``), ``train_log.jsonl`` (one line of metrics per epoch) and
+    ``train_config.json``.
+    """
+
+    def __init__(self, task: Task, config: TrainConfig, output: str | Path, sort_key=None, show_progress=True):
+        self.task, self.config, self.output = task, config, Path(output)
+        self.sort_key, self.show_progress = sort_key, show_progress
+        self.optimizer = torch.optim.AdamW(
+            [p for p in task.model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
+        )
+
+    def fit(self, train: Sequence, dev: Sequence, resume: bool = False) -> dict:
+        """Train; return the best dev metrics (with the epoch they were reached at)."""
+        state = self._start(resume)
+        total_steps = self.config.epochs * math.ceil(len(train) / self.config.batch_size)
+        for epoch in range(state["epoch"] + 1, self.config.epochs + 1):
+            if state["bad_epochs"] >= self.config.patience:
+                break
+            rng = random.Random(self.config.seed * 1000 + epoch)
+            train_loss = self._epoch(batches(train, self.config.batch_size, rng, self.sort_key), epoch, state,
+                                     total_steps)
+            metrics = self.task.evaluate(dev)
+            improved = metrics["score"] > state["best"].get("score", -math.inf)
+            if improved:
+                state["best"] = dict(metrics, epoch=epoch)
+                self.task.save(self.output / BEST)
+            state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
+            state["epoch"] = epoch
+            self._log(dict(epoch=epoch, train_loss=train_loss, **{f"dev_{k}": v for k, v in metrics.items()}))
+            save_checkpoint(self.output / CHECKPOINT, self.task.model, self.optimizer, state)
+        return state["best"]
+
+    def _start(self, resume: bool) -> dict:
+        checkpoint = self.output / CHECKPOINT
+        if checkpoint.exists() and not resume:
+            raise RunExistsError(
+                f"{self.output} already holds a run (found {checkpoint}); pass --resume to continue it, "
+                "or choose another output folder"
+            )
+        self.output.mkdir(parents=True, exist_ok=True)
+        (self.output / "train_config.json").write_text(json.dumps(asdict(self.config), indent=2))
+        if resume and checkpoint.exists():
+            return load_checkpoint(checkpoint, self.task.model, self.optimizer)
+        set_seed(self.config.seed)
+        return {"epoch": 0, "step": 0, "best": {}, "bad_epochs": 0}
+
+    def _epoch(self, epoch_batches: list[list], epoch: int, state: dict, total_steps: int) -> float:
+        self.task.model.train()
+        losses, seen, start = [], 0, time.perf_counter()
+        bar = tqdm(epoch_batches, desc=f"epoch {epoch}/{self.config.epochs}", unit="batch",
+                   disable=not self.show_progress, leave=False)
+        for batch in bar:
+            loss = self.task.loss(batch, progress=state["step"] / max(total_steps, 1))
+            self.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.task.model.parameters(), self.config.clip)
+            self.optimizer.step()
+            state["step"] += 1
+            losses.append(loss.item())
+            seen += len(batch)
+            bar.set_postfix(loss=f"{loss.item():.3f}", sents_per_s=f"{seen / (time.perf_counter() - start):.0f}")
+        return sum(losses) / max(len(losses), 1)
+
+    def _log(self, record: dict) -> None:
+        with open(self.output / LOG, "a") as log:
+            log.write(json.dumps(record) + "\n")

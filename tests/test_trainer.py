@@ -1,0 +1,106 @@
+"""The training loop: learning, best-model selection, early stopping, checkpoints and resume."""
+import json
+import random
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from structkd import MaxEnt, gold_loss
+from structkd.training import CheckpointError, RunExistsError, TrainConfig, Trainer, batches, load_checkpoint
+
+
+class TokenClassifier:
+    """A tiny real task: a linear MaxEnt tagger over fixed random token features."""
+
+    def __init__(self, dim=6, labels=3):
+        self.model = torch.nn.Sequential(torch.nn.Dropout(0.1), torch.nn.Linear(dim, labels))
+
+    def _dist(self, batch):
+        lengths = torch.tensor([len(x) for x, _ in batch])
+        feats = torch.nn.utils.rnn.pad_sequence([x for x, _ in batch], batch_first=True)
+        return MaxEnt(self.model(feats), lengths), torch.nn.utils.rnn.pad_sequence([y for _, y in batch], True)
+
+    def loss(self, batch, progress):
+        dist, gold = self._dist(batch)
+        return gold_loss(dist, gold).mean()
+
+    def evaluate(self, examples):
+        self.model.eval()
+        with torch.no_grad():
+            dist, gold = self._dist(examples)
+        self.model.train()
+        mask = torch.arange(gold.shape[1]) < dist.lengths.unsqueeze(-1)
+        return {"score": (dist.decode() == gold)[mask].float().mean().item()}
+
+    def save(self, folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file(self.model.state_dict(), str(folder / "model.safetensors"))
+
+
+def toy_data(count, seed):
+    g = torch.Generator().manual_seed(seed)
+    proj = torch.randn(6, 3, generator=torch.Generator().manual_seed(99))
+    out = []
+    for _ in range(count):
+        x = torch.randn(int(torch.randint(1, 6, (1,), generator=g)), 6, generator=g)
+        out.append((x, (x @ proj).argmax(-1)))
+    return out
+
+
+def fit(tmp_path, name, epochs, resume=False, patience=10):
+    torch.manual_seed(123)  # the model's initial weights
+    task = TokenClassifier()
+    trainer = Trainer(task, TrainConfig(epochs=epochs, batch_size=8, lr=0.05, patience=patience, seed=3),
+                      tmp_path / name, show_progress=False)
+    best = trainer.fit(toy_data(64, 0), toy_data(32, 1), resume=resume)
+    return task, best
+
+
+def test_fit_learns_keeps_the_best_model_and_logs(tmp_path):
+    task, best = fit(tmp_path, "run", epochs=5)
+    assert best["score"] > 0.8 and 1 <= best["epoch"] <= 5
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2, 3, 4, 5]
+    assert max(r["dev_score"] for r in log) == best["score"]
+    assert (tmp_path / "run" / "best" / "model.safetensors").is_file()
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path):
+    straight, _ = fit(tmp_path, "straight", epochs=4)
+    fit(tmp_path, "split", epochs=2)  # "killed" after epoch 2
+    resumed, _ = fit(tmp_path, "split", epochs=4, resume=True)
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    log = (tmp_path / "split" / "train_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in log] == [1, 2, 3, 4]
+
+
+def test_an_existing_run_is_not_overwritten_without_resume(tmp_path):
+    fit(tmp_path, "run", epochs=1)
+    with pytest.raises(RunExistsError, match="--resume"):
+        fit(tmp_path, "run", epochs=1)
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement(tmp_path):
+    _, best = fit(tmp_path, "run", epochs=30, patience=1)
+    epochs_run = len((tmp_path / "run" / "train_log.jsonl").read_text().splitlines())
+    assert epochs_run == best["epoch"] + 1 < 30
+
+
+def test_checkpoint_restores_optimizer_state_and_reports_missing_files(tmp_path):
+    task, _ = fit(tmp_path, "run", epochs=1)
+    optimizer = torch.optim.AdamW(task.model.parameters())
+    state = load_checkpoint(tmp_path / "run" / "checkpoint", task.model, optimizer)
+    assert state["epoch"] == 1 and optimizer.state_dict()["state"][0]["exp_avg"].abs().sum() > 0
+    assert set(load_file(str(tmp_path / "run" / "checkpoint" / "model.safetensors"))) == set(task.model.state_dict())
+    (tmp_path / "run" / "checkpoint" / "optimizer.json").unlink()
+    with pytest.raises(CheckpointError, match="missing optimizer.json"):
+        load_checkpoint(tmp_path / "run" / "checkpoint", task.model, optimizer)
+
+
+def test_batches_cover_every_example_once_and_group_similar_sizes():
+    examples = list(range(100))
+    out = batches(examples, 8, random.Random(0), sort_key=lambda x: x)
+    assert sorted(x for b in out for x in b) == examples and max(map(len, out)) == 8
+    assert all(max(b) - min(b) < 20 for b in out)
