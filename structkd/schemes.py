@@ -1,11 +1,17 @@
-"""Tag schemes (BIO = IOB2, BIOES) and the transition constraints they imply for a CRF."""
+"""Tag schemes (IOB1, BIO = IOB2, BIOES): conversion between them and the transition constraints they imply.
+
+Conversion goes through entities: :func:`tags_to_entities` decodes a tag sequence into labelled spans and
+:func:`entities_to_tags` encodes spans in any scheme; :func:`convert_tags` chains the two.
+"""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 
 PREFIXES = ("B", "I", "E", "S")
+SCHEME_PREFIXES = {"IOB1": ("B", "I"), "BIO": ("B", "I"), "BIOES": ("B", "I", "E", "S")}
+SCHEME_ALIASES = {"IOB2": "BIO"}
 
 
 def parse_tag(tag: str) -> tuple[str, str | None]:
@@ -64,3 +70,110 @@ def constraint_scores(tags: Sequence[str], dtype=torch.float32) -> tuple[torch.T
         return torch.zeros(mask.shape, dtype=dtype).masked_fill(~mask, float("-inf"))
 
     return tuple(to_scores(m) for m in allowed_transitions(tags))
+
+
+class Entity(NamedTuple):
+    """A labelled span of tokens ``[start, end)``."""
+    kind: str
+    start: int
+    end: int
+
+
+class TagSchemeError(ValueError):
+    """A tag that its scheme does not allow; ``index`` is the tag's position in the sequence."""
+
+    def __init__(self, message: str, index: int):
+        super().__init__(message)
+        self.index = index
+
+
+def scheme_name(scheme: str) -> str:
+    """The canonical name of a scheme: ``"IOB1"``, ``"BIO"`` (also spelled ``"IOB2"``) or ``"BIOES"``."""
+    name = SCHEME_ALIASES.get(scheme, scheme)
+    if name not in SCHEME_PREFIXES:
+        raise ValueError(f"unknown tag scheme {scheme!r} (expected one of IOB1, IOB2, BIO, BIOES)")
+    return name
+
+
+def _parse_scheme_tag(tags: Sequence[str], i: int, scheme: str) -> tuple[str, str | None]:
+    """:func:`parse_tag` of ``tags[i]``, restricted to the prefixes of ``scheme`` (and refusing a type ``O``)."""
+    prefixes = SCHEME_PREFIXES[scheme]
+    try:
+        prefix, kind = parse_tag(tags[i])
+        known = prefix == "O" or (prefix in prefixes and kind != "O")
+    except ValueError:
+        known = False
+    if not known:
+        allowed = ", ".join(f"{p}-" for p in prefixes)
+        raise TagSchemeError(f"unknown tag {tags[i]!r}; expected 'O' or one of {allowed} and an entity type "
+                             f"(scheme {scheme})", i)
+    return prefix, kind
+
+
+def tags_to_entities(tags: Sequence[str], scheme: str = "BIO", strict: bool = False) -> list[Entity]:
+    """The entities of a tag sequence in ``scheme``, in order.
+
+    Without ``strict``, ill-formed sequences are repaired as conlleval and seqeval read them: an ``I-X``
+    (or BIOES ``E-X``) that does not continue an ``X`` entity starts one, as if it were ``B-X`` (``S-X``),
+    and a BIOES entity left open ends where the next one starts. With ``strict``, these raise
+    :class:`TagSchemeError` at the offending tag. IOB1 (``I-X`` starts an entity, ``B-X`` only separates
+    two adjacent ``X`` entities) decodes the same way and needs no repair.
+    """
+    scheme = scheme_name(scheme)
+    entities: list[Entity] = []
+    open_kind, open_start = None, 0  # the entity that the next tag may continue
+    for i in range(len(tags)):
+        prefix, kind = _parse_scheme_tag(tags, i, scheme)
+        continues = prefix in ("I", "E") and kind == open_kind
+        if strict:
+            _check_strict(tags, i, scheme, prefix, kind, continues, open_kind)
+        if not continues:
+            if open_kind is not None:
+                entities.append(Entity(open_kind, open_start, i))
+            open_kind, open_start = kind, i
+        if prefix in ("E", "S"):
+            entities.append(Entity(kind, open_start, i + 1))
+            open_kind = None
+    if open_kind is not None:
+        if strict and scheme == "BIOES":
+            raise TagSchemeError(f"the sentence ends inside a {open_kind} entity; expected it to end with "
+                                 f"E-{open_kind} or S-{open_kind} (scheme BIOES)", len(tags) - 1)
+        entities.append(Entity(open_kind, open_start, len(tags)))
+    return entities
+
+
+def _check_strict(tags, i, scheme, prefix, kind, continues, open_kind) -> None:
+    """Raise :class:`TagSchemeError` where strict decoding of ``tags[i]`` would need a repair."""
+    previous = repr(tags[i - 1]) if i else "the sentence start"
+    if scheme != "IOB1" and prefix in ("I", "E") and not continues:
+        opener = "B-" if prefix == "I" else "S-"
+        raise TagSchemeError(f"{tags[i]!r} after {previous} does not continue a {kind} entity; expected "
+                             f"{opener}{kind} to start one (scheme {scheme})", i)
+    if scheme == "BIOES" and open_kind is not None and not continues:
+        raise TagSchemeError(f"{tags[i]!r} after {previous} leaves the {open_kind} entity open; expected "
+                             f"I-{open_kind} or E-{open_kind} (scheme BIOES)", i)
+
+
+def entities_to_tags(entities: Sequence[Entity], length: int, scheme: str = "BIO") -> list[str]:
+    """The tags of ``length`` tokens holding non-overlapping ``entities`` (``(kind, start, end)``), in ``scheme``."""
+    scheme = scheme_name(scheme)
+    tags = ["O"] * length
+    previous = Entity("", 0, 0)
+    for kind, start, end in sorted(entities, key=lambda entity: entity[1:]):
+        if not previous.end <= start < end <= length:
+            raise ValueError(f"entity {(kind, start, end)} overlaps {tuple(previous)} or lies outside "
+                             f"0..{length}; expected non-overlapping spans start < end <= length")
+        prefixes = ["B"] + ["I"] * (end - start - 1)
+        if scheme == "IOB1" and not (start == previous.end and kind == previous.kind):
+            prefixes[0] = "I"
+        if scheme == "BIOES":
+            prefixes[-1] = "S" if end - start == 1 else "E"
+        tags[start:end] = [f"{prefix}-{kind}" for prefix in prefixes]
+        previous = Entity(kind, start, end)
+    return tags
+
+
+def convert_tags(tags: Sequence[str], source: str, target: str, strict: bool = False) -> list[str]:
+    """``tags`` from scheme ``source`` to scheme ``target``, keeping every entity (see :func:`tags_to_entities`
+    for the repair of ill-formed sequences, and the :class:`TagSchemeError` that ``strict`` raises instead)."""
+    return entities_to_tags(tags_to_entities(tags, source, strict), len(tags), target)
