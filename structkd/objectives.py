@@ -83,28 +83,43 @@ def kd_term(teacher, student: Factorization, method: str = "structural", tempera
     """``(B,)`` the distillation term L_KD of ``method`` (see the module docstring), times T^2."""
     if method not in METHODS:
         raise ValueError(f"unknown KD method {method!r}; choose from {METHODS}")
+    _check_temperature(temperature, temperature_mode)
+    teacher_t = teacher.tempered(temperature if temperature_mode == "global" else 1.0)
+    if method == "topk":
+        return _topk_kd(teacher_t, student.tempered(temperature), k) * temperature**2
+    local = temperature if temperature_mode == "local" else 1.0
+    return kd_from_marginals(project(teacher_t, student), student, method, temperature, local)
+
+
+def kd_from_marginals(marginals: torch.Tensor, student: Factorization, method: str = "structural",
+                      temperature: float = 1.0, local_temperature: float = 1.0) -> torch.Tensor:
+    """``(B,)`` L_KD from the teacher's marginals over the student's substructures (``project``'s output,
+    e.g. cached before training), times T^2.
+
+    ``temperature`` divides the student's scores; ``local_temperature`` tempers the marginals per group
+    (equal to ``temperature`` in "local" mode, 1 in "global" mode, where the cached marginals already
+    come from the tempered teacher).
+    """
+    if method == "structural":
+        loss = cross_entropy(temper_groups(marginals, local_temperature), student.tempered(temperature))
+    elif method in ("token", "posterior"):
+        target = temper_groups(token_view(student, marginals), local_temperature)
+        if method == "token":
+            loss = cross_entropy(target, local_view(student).tempered(temperature))
+        else:
+            student_t = student.tempered(temperature)
+            own = token_view(student_t, student_t.marginals)
+            loss = -(target * own.clamp_min(torch.finfo(own.dtype).tiny).log()).flatten(1).sum(-1)
+    else:
+        raise ValueError(f"KD method {method!r} needs the teacher itself, not its marginals")
+    return loss * temperature**2
+
+
+def _check_temperature(temperature: float, temperature_mode: str) -> None:
     if temperature_mode not in TEMPERATURE_MODES:
         raise ValueError(f"unknown temperature mode {temperature_mode!r}; choose from {TEMPERATURE_MODES}")
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    glob = temperature if temperature_mode == "global" else 1.0
-    loc = temperature if temperature_mode == "local" else 1.0
-    teacher_t = teacher.tempered(glob)
-    if method == "topk":
-        return _topk_kd(teacher_t, student.tempered(temperature), k) * temperature**2
-    marginals = project(teacher_t, student)
-    if method == "structural":
-        loss = cross_entropy(temper_groups(marginals, loc), student.tempered(temperature))
-    elif method == "token":
-        target = temper_groups(token_view(student, marginals), loc)
-        loss = cross_entropy(target, local_view(student).tempered(temperature))
-    else:  # posterior
-        target = temper_groups(token_view(student, marginals), loc)
-        student_t = student.tempered(temperature)
-        own = token_view(student_t, student_t.marginals)
-        tiny = torch.finfo(own.dtype).tiny
-        loss = -(target * own.clamp_min(tiny).log()).flatten(1).sum(-1)
-    return loss * temperature**2
 
 
 def _topk_kd(teacher, student: Factorization, k: int) -> torch.Tensor:

@@ -21,7 +21,7 @@ import torch
 import brute
 from structkd import (
     HeadSelection, LinearChainCRF, MaxEnt, NonProjectiveDependencyCRF, ProjectionError, ProjectiveDependencyCRF,
-    SiblingMeanField, SpanSegmentation, annealed_lambda, kd_loss, kd_term, project, scenario,
+    SiblingMeanField, SpanSegmentation, annealed_lambda, kd_from_marginals, kd_loss, kd_term, project, scenario,
 )
 
 torch.manual_seed(1)
@@ -320,3 +320,16 @@ def test_mismatched_pairs_raise_clear_errors():
         kd_term(spans, MaxEnt(torch.randn(1, N, 3), labels=["O", "B-Z", "I-Z"]))
     with pytest.raises(ValueError, match="unknown KD method"):
         kd_term(chain, chain, "nonsense")
+
+
+@pytest.mark.parametrize("method", ["structural", "token", "posterior"])
+@pytest.mark.parametrize("mode", ["local", "global"])
+def test_cached_teacher_marginals_give_the_same_loss(method, mode):
+    """Training caches project(teacher, student) once; the loss from the cache equals kd_term."""
+    teacher = LinearChainCRF(torch.randn(2, N, 3, 3, dtype=DT))
+    student = LinearChainCRF.from_emissions(torch.randn(2, N, 3, dtype=DT), torch.randn(3, 3, dtype=DT))
+    temp = 1.7
+    cached = project(teacher.tempered(temp if mode == "global" else 1.0), student)
+    local = temp if mode == "local" else 1.0
+    assert torch.allclose(kd_from_marginals(cached, student, method, temp, local),
+                          kd_term(teacher, student, method, temp, mode))
