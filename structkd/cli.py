@@ -1,10 +1,30 @@
-"""The ``structkd`` command line."""
+"""The ``structkd`` command line: ``structkd VERB TASK [options]``.
+
+The verbs (train, distill, evaluate, predict) are the core's; what they do for a task (``ner``,
+``dep``, ...) comes from the task families that packages register under the entry-point group
+``structkd.tasks`` (see ``setup.cfg``), so the core imports no model package.  A family is an object
+with ``add_arguments(verb, parser)`` and ``run(verb, args) -> int`` and a ``help`` text per verb.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import entry_points
 
 from . import __version__
+from .data import DataError
+
+VERBS = {
+    "train": "train a model (a teacher, or a student from gold) on a training file, selecting on a dev file",
+    "distill": "train a student from a teacher model folder (structural, token-level, posterior KD or none)",
+    "evaluate": "score a model folder on a labelled file",
+    "predict": "tag or parse a file with a model folder and write the predictions",
+}
+
+
+def task_families() -> dict:
+    """The registered task families by name (entry-point group ``structkd.tasks``)."""
+    return {ep.name: ep.load() for ep in entry_points(group="structkd.tasks")}
 
 
 def _scenarios(args: argparse.Namespace) -> int:
@@ -26,6 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"structkd {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+    families = task_families()
+    for verb, help_text in VERBS.items():
+        verb_parser = verbs.add_parser(verb, help=help_text, description=help_text)
+        tasks = verb_parser.add_subparsers(dest="task", metavar="TASK")
+        for name, family in families.items():
+            task_parser = tasks.add_parser(name, help=family.help[verb], description=family.help[verb],
+                                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+            family.add_arguments(verb, task_parser)
+            task_parser.set_defaults(run=lambda args, family=family, verb=verb: family.run(verb, args))
     scen = verbs.add_parser(
         "scenarios", help="list the supported teacher -> student factorization pairs and their KD scenario",
         description="List every teacher -> student pair that structkd can distill, with its scenario "
@@ -41,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    return args.run(args)
+    try:
+        return args.run(args)
+    except DataError as err:  # bad input: the message names the file and line
+        print(f"structkd: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

