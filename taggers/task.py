@@ -99,7 +99,10 @@ def _gold_nll(model: Tagger, dist, labelled: Sequence[Sentence], has_gold: torch
     """``(G,)`` -log p(gold) of the ``labelled`` sentences, the rows ``has_gold`` of ``dist``."""
     sub = dist.with_potentials(dist.log_potentials[has_gold])
     sub.lengths = dist.lengths[has_gold]
-    return -sub.log_prob_of(model.head.gold([s.tags for s in labelled], dist.log_potentials.device))
+    gold = model.head.gold([s.tags for s in labelled], dist.log_potentials.device)
+    if torch.is_tensor(gold):  # label indices padded to the labelled sentences only: pad to the batch
+        gold = torch.nn.functional.pad(gold, (0, dist.log_potentials.shape[1] - gold.shape[1]))
+    return -sub.log_prob_of(gold)
 
 
 @torch.no_grad()

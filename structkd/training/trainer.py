@@ -113,6 +113,9 @@ class Trainer:
             state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
             state["epoch"] = epoch
             self._log(dict(epoch=epoch, train_loss=train_loss, **{f"dev_{k}": v for k, v in metrics.items()}))
+            if self.show_progress:
+                tqdm.write(f"epoch {epoch}: train loss {train_loss:.4f}, dev score {metrics['score']:.2f}"
+                           + (" (best)" if improved else ""))
             save_checkpoint(self.output / CHECKPOINT, self.task.model, self.optimizer, state)
         return state["best"]
 

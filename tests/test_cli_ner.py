@@ -1,0 +1,97 @@
+"""Each ``ner`` verb of the command line, end to end on the bundled UNER sample (tiny BiLSTM models)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from structkd.cli import main
+from structkd.data import read_text, read_uner
+from structkd.persistence import load
+
+DATA = Path(__file__).parent / "data"
+TRAIN = str(DATA / "uner_en_ewt-ud-train.prerelease.sample.iob2")
+DEV = str(DATA / "uner_en_ewt-ud-dev.sample.iob2")
+TEST = str(DATA / "uner_en_ewt-ud-test.sample.iob2")
+TRANSFER = str(DATA / "atis.sample.txt")
+
+
+def tiny(prefix=""):
+    """Options of a tiny, fast BiLSTM run (``prefix`` "student-" for distill's student options)."""
+    model = ["encoder", "bilstm", "hidden", "16", "layers", "1", "word-dim", "16", "char", "none"]
+    return [f"--{prefix}{x}" if i % 2 == 0 else x for i, x in enumerate(model)] + [
+        "--max-sentences", "60", "--batch-size", "16", "--quiet"]
+
+
+TINY = tiny()
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "teacher"
+    assert main(["train", "ner", "--train", TRAIN, "--dev", DEV, "--output", str(out), "--epochs", "2", *TINY]) == 0
+    return out
+
+
+def test_train_writes_a_loadable_model_a_checkpoint_and_a_log(teacher):
+    model = load(teacher / "best")
+    assert model.tags[0] == "O" and "B-PER" in model.tags
+    assert (teacher / "checkpoint" / "model.safetensors").is_file()
+    summary = json.loads((teacher / "summary.json").read_text())
+    assert summary["parameters"] == model.num_parameters() and 1 <= summary["epoch"] <= 2
+
+
+def test_train_refuses_to_overwrite_and_resumes(teacher):
+    with pytest.raises(Exception, match="--resume"):
+        main(["train", "ner", "--train", TRAIN, "--dev", DEV, "--output", str(teacher), "--epochs", "3", *TINY])
+    assert main(["train", "ner", "--train", TRAIN, "--dev", DEV, "--output", str(teacher), "--epochs", "3",
+                 "--resume", *TINY]) == 0
+    epochs = [json.loads(line)["epoch"] for line in (teacher / "train_log.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+
+
+@pytest.mark.parametrize("objective,head", [("structural", "maxent"), ("token", "crf"), ("posterior", "crf"),
+                                            ("none", "crf")])
+def test_distill_every_objective(teacher, tmp_path, objective, head):
+    out = tmp_path / "student"
+    args = ["distill", "ner", "--teacher", str(teacher / "best"), "--train", TRAIN, "--dev", DEV,
+            "--output", str(out), "--objective", objective, "--student-head", head, "--epochs", "1",
+            "--transfer", TRANSFER, "--temperature", "2", *tiny("student-")]
+    assert main(args) == 0
+    student = load(out / "best")
+    assert student.head_name == head
+
+
+def test_evaluate_prints_scores_and_writes_json(teacher, tmp_path, capsys):
+    target = tmp_path / "scores.json"
+    assert main(["evaluate", "ner", "--model", str(teacher / "best"), "--data", TEST, "--json", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "ALL" in out and "conlleval-style" in out
+    scores = json.loads(target.read_text())
+    assert 0 <= scores["f1"] <= 100 and set(scores["per_type"]) <= {"PER", "ORG", "LOC"}
+    assert main(["evaluate", "ner", "--model", str(teacher / "best"), "--data", TEST, "--strict"]) == 0
+    assert "strict BIO" in capsys.readouterr().out
+
+
+def test_predict_keeps_every_column_and_comment(teacher, tmp_path):
+    out = tmp_path / "pred.iob2"
+    assert main(["predict", "ner", "--model", str(teacher / "best"), "--input", TEST, "--output", str(out)]) == 0
+    original, predicted = read_uner(TEST), read_uner(str(out))
+    assert [s.comments for s in predicted] == [s.comments for s in original]
+    assert [[c[:2] + c[3:] for c in s.columns] for s in predicted] == [
+        [c[:2] + c[3:] for c in s.columns] for s in original]
+
+
+def test_predict_raw_text(teacher, tmp_path):
+    out = tmp_path / "pred.tsv"
+    assert main(["predict", "ner", "--model", str(teacher / "best"), "--input", TRANSFER, "--format", "text",
+                 "--output", str(out)]) == 0
+    lines = [line for line in out.read_text().splitlines() if line]
+    assert len(lines) == sum(len(s.tokens) for s in read_text(TRANSFER))
+    assert all(len(line.split("\t")) == 2 for line in lines)
+
+
+def test_bad_input_names_the_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.iob2"
+    bad.write_text("1\tJohn\tB-PER\t-\t-\n2\tlives\n\n")
+    assert main(["train", "ner", "--train", str(bad), "--dev", DEV, "--output", str(tmp_path / "run"), *TINY]) == 1
+    assert f"{bad}:2:" in capsys.readouterr().err
