@@ -1,0 +1,48 @@
+"""The NER distillation task: cached teacher marginals, the lam interpolation and transfer sentences."""
+import torch
+
+from structkd import kd_from_marginals, project
+from structkd.data import Sentence
+from structkd.encoders import BiLSTMEncoder
+from taggers.model import Tagger
+from taggers.task import DistillationTask, Indexed, teacher_marginals
+
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+def sentence(tokens, tags=None):
+    return Sentence(tokens=tokens, tags=tags, columns=[[t] for t in tokens], comments=[], path="mem", line=1)
+
+
+def tagger(head, seed):
+    torch.manual_seed(seed)
+    corpus = [["John", "lives", "in", "Paris"], ["Hello", "there"]]
+    encoder = BiLSTMEncoder.from_corpus(corpus, word_dim=8, char_encoder=None, hidden_size=8, num_layers=1,
+                                        dropout=0.0)
+    return Tagger(encoder, TAGS, head, dropout=0.0).eval()
+
+
+def test_cached_marginals_are_the_projected_teacher_marginals():
+    teacher, student = tagger("crf", 0), tagger("maxent", 1)
+    sents = [sentence(["John", "lives", "in", "Paris"]), sentence(["Hello"])]
+    cached = teacher_marginals(teacher, student, sents, show_progress=False)
+    with torch.no_grad():
+        t_dist = teacher.factorization([s.tokens for s in sents])
+        s_dist = student.factorization([s.tokens for s in sents])
+    expected = project(t_dist, s_dist)
+    assert torch.allclose(cached[0], expected[0, :4]) and torch.allclose(cached[1], expected[1, :1])
+
+
+def test_loss_mixes_gold_and_transfer_sentences_as_documented():
+    teacher, student = tagger("crf", 0), tagger("crf", 1)
+    gold_sent = sentence(["John", "lives", "in", "Paris"], ["B-PER", "O", "O", "B-LOC"])
+    transfer = sentence(["Hello", "there"])
+    cached = teacher_marginals(teacher, student, [gold_sent, transfer], show_progress=False)
+    task = DistillationTask(student, cached, "structural", lam=0.3)
+    loss = task.loss([Indexed(0, gold_sent), Indexed(1, transfer)], progress=0.0)
+    kd = [kd_from_marginals(cached[i].unsqueeze(0), student.factorization([s.tokens]))[0]
+          for i, s in enumerate([gold_sent, transfer])]
+    nll = student.gold_loss([gold_sent.tokens], [gold_sent.tags])
+    assert torch.allclose(loss, ((0.3 * kd[0] + 0.7 * nll) + kd[1]) / 2, atol=1e-5)
+    annealed = DistillationTask(student, cached, "structural", anneal=1.0)
+    assert torch.allclose(annealed.loss([Indexed(1, transfer)], progress=0.5), kd[1], atol=1e-5)
