@@ -124,6 +124,13 @@ def _check_temperature(temperature: float, temperature_mode: str) -> None:
 
 def _topk_kd(teacher, student: Factorization, k: int) -> torch.Tensor:
     """-sum_k w_k log p_s(y_k), y_k the teacher's k best outputs, w = softmax_k(log p_t(y_k))."""
+    outputs, weights = teacher_topk(teacher, student, k)
+    return topk_cross_entropy(outputs, weights, student)
+
+
+def teacher_topk(teacher, student: Factorization, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's ``k`` best outputs in compact form ``(K, B, N)`` (labels) or ``(K, B, N+1)`` (heads)
+    and their probabilities renormalised over the K, ``(K, B)``: the targets of Top-K KD (cacheable)."""
     check_pair(teacher, student)
     if not isinstance(teacher, TOPK_TEACHERS):
         raise ProjectionError(
@@ -133,8 +140,12 @@ def _topk_kd(teacher, student: Factorization, k: int) -> torch.Tensor:
     with torch.no_grad():
         best = teacher.topk(k).detach()  # (K, B, *parts)
         weights = torch.stack([teacher.score(p) for p in best]).softmax(0)  # (K, B)
-    log_probs = torch.stack([student.log_prob_of(compact_output(teacher, p)) for p in best])  # (K, B)
-    return -(weights * log_probs).sum(0)
+    return torch.stack([compact_output(teacher, p) for p in best]), weights
+
+
+def topk_cross_entropy(outputs: torch.Tensor, weights: torch.Tensor, student: Factorization) -> torch.Tensor:
+    """``(B,)`` -sum_k weights[k] log p_s(outputs[k]) for compact outputs ``(K, B, ...)``."""
+    return -(weights * torch.stack([student.log_prob_of(y) for y in outputs])).sum(0)
 
 
 def gold_loss(student: Factorization, gold: torch.Tensor) -> torch.Tensor:

@@ -14,11 +14,12 @@ from structkd.data import (
 from structkd.encoders import DEFAULT_MODEL, BiLSTMEncoder, TransformerEncoder
 from structkd.metrics import entity_scores
 from structkd.persistence import load
-from structkd.schemes import convert_tags, entities_to_tags
+from structkd.schemes import detect_scheme
 from structkd.training import TrainConfig, Trainer
 
 from .model import Tagger
-from .task import DistillationTask, Indexed, TaggingTask, teacher_marginals
+from .hf_teacher import load_teacher
+from .task import DistillationTask, Indexed, TaggingTask, teacher_targets
 
 READERS = {
     "uner": lambda path, target: read_uner(path, target=target),
@@ -84,11 +85,14 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         _add_model(parser)
         _add_training(parser)
     elif verb == "distill":
-        parser.add_argument("--teacher", required=True, help="teacher model folder (from structkd train ner)")
+        parser.add_argument("--teacher", required=True,
+                            help="teacher folder: a structkd model (structkd train ner), or a local Hugging Face "
+                                 "token-classification model (a MaxEnt teacher; its id2label must be the tags)")
         _add_data(parser, training=True)
         _add_model(parser, prefix="student-")
-        parser.add_argument("--objective", choices=["structural", "token", "posterior", "none"], default="structural",
-                            help="KD objective; none = gold only")
+        parser.add_argument("--objective", choices=["structural", "token", "posterior", "topk", "none"],
+                            default="structural", help="KD objective; none = gold only")
+        parser.add_argument("--topk", type=int, default=5, help="K of --objective topk (the teacher's K best outputs)")
         parser.add_argument("--lam", type=float, default=0.5, help="weight of the KD term (1 - lam: gold term)")
         parser.add_argument("--anneal", type=float, default=None,
                             help="teacher annealing: lam = max(0, 1 - progress * ANNEAL) instead of a fixed --lam")
@@ -113,10 +117,11 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
                                  "token<TAB>tag lines")
 
 
-def build_tagger(args, sentences, prefix: str = "") -> Tagger:
+def build_tagger(args, sentences, prefix: str = "", tags: list[str] | None = None) -> Tagger:
+    """A new tagger from the command-line options (``prefix`` "student-" for distill's student), over
+    ``tags`` or, by default, the tag set of ``sentences`` in the chosen scheme."""
     get = lambda name: getattr(args, (prefix + name).replace("-", "_"))  # noqa: E731
-    scheme = get("scheme")
-    tags = tag_set([s.tags for s in sentences], scheme)
+    tags = tags or tag_set([s.tags for s in sentences], get("scheme"))
     if get("encoder") == "transformer":
         encoder = TransformerEncoder(get("transformer"))
     else:
@@ -131,6 +136,18 @@ def tag_set(tag_lists, scheme: str) -> list[str]:
     kinds = sorted({t.split("-", 1)[1] for tags in tag_lists for t in tags if t != "O"})
     prefixes = ("B", "I") if scheme == "BIO" else ("B", "I", "E", "S")
     return ["O"] + [f"{p}-{k}" for k in kinds for p in prefixes]
+
+
+def student_tags(teacher, scheme: str) -> list[str]:
+    """The student's tags: a label teacher's own tags (same order, so that label marginals line up), or
+    for a span teacher its entity types in the student's ``scheme``."""
+    if getattr(teacher, "head_name", None) == "span":
+        return tag_set([teacher.tags], scheme)
+    teacher_scheme = detect_scheme(teacher.tags)
+    if teacher_scheme != scheme:
+        raise SystemExit(f"structkd: error: the teacher tags in {teacher_scheme}; give the student the same "
+                         f"scheme (--student-scheme {teacher_scheme})")
+    return list(teacher.tags)
 
 
 def _config(args, default_lr: float) -> TrainConfig:
@@ -169,20 +186,20 @@ def train(args) -> int:
 
 def distill(args) -> int:
     started = time.time()
-    teacher = load(args.teacher)
+    teacher = load_teacher(args.teacher)
     train_set, dev = _load_splits(args, args.student_scheme)
     examples = train_set + [s for path in args.transfer for s in read_text(path)]
     torch.manual_seed(args.seed)
-    student = build_tagger(args, train_set, prefix="student-")
+    student = build_tagger(args, train_set, prefix="student-", tags=student_tags(teacher, args.student_scheme))
     config = _config(args, _default_lr(args.student_encoder))
     if args.objective == "none":
         task, data = TaggingTask(student), train_set
     else:
         glob = args.temperature if args.temperature_mode == "global" else 1.0
-        marginals = teacher_marginals(teacher, student, examples, global_temperature=glob,
-                                      show_progress=not args.quiet)
+        targets = teacher_targets(teacher, student, examples, args.objective, args.topk, global_temperature=glob,
+                                  show_progress=not args.quiet)
         local = args.temperature if args.temperature_mode == "local" else 1.0
-        task = DistillationTask(student, marginals, args.objective, args.lam, args.anneal, args.temperature, local)
+        task = DistillationTask(student, targets, args.objective, args.lam, args.anneal, args.temperature, local)
         data = [Indexed(i, s) for i, s in enumerate(examples)]
     trainer = Trainer(task, config, args.output, show_progress=not args.quiet,
                       sort_key=(lambda e: len(e.sentence.tokens)) if args.objective != "none" else
@@ -193,7 +210,7 @@ def distill(args) -> int:
 
 def evaluate(args) -> int:
     model = load(args.model)
-    scheme = "BIOES" if any(t.startswith(("E-", "S-")) for t in model.tags) else "BIO"
+    scheme = detect_scheme(model.tags)
     sentences = read(args.data, args.format, scheme)
     predicted = TaggingTask(model).predict(sentences)
     scores = entity_scores([s.tags for s in sentences], predicted, strict_scheme=scheme if args.strict else None)

@@ -50,7 +50,7 @@ def test_train_refuses_to_overwrite_and_resumes(teacher):
 
 
 @pytest.mark.parametrize("objective,head", [("structural", "maxent"), ("token", "crf"), ("posterior", "crf"),
-                                            ("none", "crf")])
+                                            ("topk", "crf"), ("none", "crf")])
 def test_distill_every_objective(teacher, tmp_path, objective, head):
     out = tmp_path / "student"
     args = ["distill", "ner", "--teacher", str(teacher / "best"), "--train", TRAIN, "--dev", DEV,
@@ -95,3 +95,21 @@ def test_bad_input_names_the_file_and_line(tmp_path, capsys):
     bad.write_text("1\tJohn\tB-PER\t-\t-\n2\tlives\n\n")
     assert main(["train", "ner", "--train", str(bad), "--dev", DEV, "--output", str(tmp_path / "run"), *TINY]) == 1
     assert f"{bad}:2:" in capsys.readouterr().err
+
+
+def test_distill_from_a_hugging_face_token_classifier(tmp_path):
+    """Scenario 3: a local AutoModelForTokenClassification folder (a MaxEnt teacher) -> a CRF student."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from structkd.encoders.transformer import DEFAULT_MODEL, resolve_model
+
+    tags = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
+    source, folder = resolve_model(DEFAULT_MODEL), tmp_path / "hf"
+    AutoModelForTokenClassification.from_pretrained(
+        source, local_files_only=True, num_labels=len(tags), id2label=dict(enumerate(tags)),
+        label2id={t: i for i, t in enumerate(tags)}).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(source, local_files_only=True).save_pretrained(folder)
+    out = tmp_path / "student"
+    assert main(["distill", "ner", "--teacher", str(folder), "--train", TRAIN, "--dev", DEV, "--output", str(out),
+                 "--student-head", "crf", "--epochs", "1", *tiny("student-")]) == 0
+    assert load(out / "best").head_name == "crf"

