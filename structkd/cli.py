@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     families = task_families()
     for verb, help_text in VERBS.items():
         verb_parser = verbs.add_parser(verb, help=help_text, description=help_text)
+        verb_parser.set_defaults(run=lambda args, verb_parser=verb_parser: verb_parser.print_help() or 2)
         tasks = verb_parser.add_subparsers(dest="task", metavar="TASK")
         for name, family in families.items():
             task_parser = tasks.add_parser(name, help=family.help[verb], description=family.help[verb],

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch_struct.semirings import LogSemiring
 
+from ..schemes import detect_scheme
 from .base import DynamicProgram, Factorization, length_mask
 
 
@@ -248,7 +249,7 @@ def _tag_map(tags: Sequence[str], types: Sequence[str]) -> torch.Tensor:
     The scheme is BIOES if a tag starts with "S-" or "E-", else BIO (where S folds into B and E into I).
     Raises ValueError on a tag that is not "O" or prefix + a type, on a duplicate, and on a missing tag.
     """
-    bioes = any(tag[:2] in ("S-", "E-") for tag in tags)
+    bioes = detect_scheme(tags) == "BIOES"
     folds = {k: k for k in _KINDS} if bioes else {"S": "B", "B": "B", "E": "I", "I": "I"}
     column = {}
     for t, tag in enumerate(tags):
