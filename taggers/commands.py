@@ -17,11 +17,11 @@ from structkd.data import (
 from structkd.metrics import entity_scores
 from structkd.persistence import load
 from structkd.schemes import detect_scheme
-from structkd.training import Trainer
+from structkd.training import DistillationTask, Indexed, Trainer, teacher_targets
 
 from .hf_teacher import load_teacher
 from .model import Tagger
-from .task import DistillationTask, Indexed, TaggingTask, teacher_targets
+from .task import TaggingTask
 
 READERS = {
     "uner": lambda path, target: read_uner(path, target=target),
@@ -156,10 +156,11 @@ def distill(args) -> int:
         task, data = TaggingTask(student), train_set
     else:
         glob = args.temperature if args.temperature_mode == "global" else 1.0
-        targets = teacher_targets(teacher, student, examples, args.objective, args.topk, global_temperature=glob,
-                                  show_progress=not args.quiet)
+        targets = teacher_targets(teacher, student, [s.tokens for s in examples], args.objective, args.topk,
+                                  global_temperature=glob, show_progress=not args.quiet)
         local = args.temperature if args.temperature_mode == "local" else 1.0
-        task = DistillationTask(student, targets, args.objective, args.lam, args.anneal, args.temperature, local)
+        task = DistillationTask(TaggingTask(student), targets, args.objective, args.lam, args.anneal,
+                                args.temperature, local)
         data = [Indexed(i, s) for i, s in enumerate(examples)]
     trainer = Trainer(task, config, args.output, show_progress=not args.quiet,
                       sort_key=(lambda e: len(e.sentence.tokens)) if args.objective != "none" else

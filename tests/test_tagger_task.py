@@ -5,7 +5,8 @@ from structkd import kd_from_marginals, project
 from structkd.data import Sentence
 from structkd.encoders import BiLSTMEncoder
 from taggers.model import Tagger
-from taggers.task import DistillationTask, Indexed, teacher_targets
+from structkd.training import DistillationTask, Indexed, teacher_targets
+from taggers.task import TaggingTask
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
@@ -25,7 +26,7 @@ def tagger(head, seed):
 def test_cached_targets_are_the_projected_teacher_marginals():
     teacher, student = tagger("crf", 0), tagger("maxent", 1)
     sents = [sentence(["John", "lives", "in", "Paris"]), sentence(["Hello"])]
-    cached = teacher_targets(teacher, student, sents, show_progress=False)
+    cached = teacher_targets(teacher, student, [s.tokens for s in sents], show_progress=False)
     with torch.no_grad():
         t_dist = teacher.factorization([s.tokens for s in sents])
         s_dist = student.factorization([s.tokens for s in sents])
@@ -37,14 +38,14 @@ def test_loss_mixes_gold_and_transfer_sentences_as_documented():
     teacher, student = tagger("crf", 0), tagger("crf", 1)
     gold_sent = sentence(["John", "lives", "in", "Paris"], ["B-PER", "O", "O", "B-LOC"])
     transfer = sentence(["Hello", "there"])
-    cached = teacher_targets(teacher, student, [gold_sent, transfer], show_progress=False)
-    task = DistillationTask(student, cached, "structural", lam=0.3)
+    cached = teacher_targets(teacher, student, [gold_sent.tokens, transfer.tokens], show_progress=False)
+    task = DistillationTask(TaggingTask(student), cached, "structural", lam=0.3)
     loss = task.loss([Indexed(0, gold_sent), Indexed(1, transfer)], progress=0.0)
     kd = [kd_from_marginals(cached[i].unsqueeze(0), student.factorization([s.tokens]))[0]
           for i, s in enumerate([gold_sent, transfer])]
     nll = student.gold_loss([gold_sent.tokens], [gold_sent.tags])
     assert torch.allclose(loss, ((0.3 * kd[0] + 0.7 * nll) + kd[1]) / 2, atol=1e-5)
-    annealed = DistillationTask(student, cached, "structural", anneal=1.0)
+    annealed = DistillationTask(TaggingTask(student), cached, "structural", anneal=1.0)
     assert torch.allclose(annealed.loss([Indexed(1, transfer)], progress=0.5), kd[1], atol=1e-5)
 
 

@@ -91,6 +91,10 @@ class Factorization(StructDistribution):
     """
 
     arg_constraints: dict = {}
+    #: how many leading dimensions of a sentence's parts run over its positions, and how many positions
+    #: precede its words there (1 for arc layouts, whose position 0 is the root)
+    sentence_dims: int = 1
+    root_positions: int = 0
 
     def __init__(self, log_potentials: torch.Tensor, lengths: torch.Tensor | None = None, labels=None):
         self.labels = None if labels is None else list(labels)
@@ -116,6 +120,10 @@ class Factorization(StructDistribution):
     def max_length(log_potentials: torch.Tensor) -> int:
         """The padded sentence length implied by the potentials' shape."""
         return log_potentials.shape[1]
+
+    def sentence_slice(self, length: int) -> tuple[slice, ...]:
+        """Index of one sentence's parts (batch dimension removed) without padding, for ``length`` words."""
+        return (slice(0, length + self.root_positions),) * self.sentence_dims
 
     @property
     def log_partition(self) -> torch.Tensor:

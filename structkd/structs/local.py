@@ -90,6 +90,8 @@ class MaxEnt(Factorization):
 class HeadSelection(Factorization):
     """Per-word softmax over heads; potentials ``(B, N+1, N+1)`` indexed ``[b, m, h]``."""
 
+    sentence_dims, root_positions = 2, 1
+
     struct = HeadChoices
 
     def __init__(self, log_potentials: torch.Tensor, lengths: torch.Tensor | None = None):

@@ -87,6 +87,8 @@ class SpanSegmentation(Factorization):
         max_width: forbid spans wider than this many tokens (default: no limit).
     """
 
+    sentence_dims = 2
+
     struct = SpanScan
 
     def __init__(

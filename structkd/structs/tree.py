@@ -200,6 +200,8 @@ class TreeFactorization(Factorization):
     """Shared part of the dependency CRFs: ``(B, N+1, N+1)`` potentials, the ``multiroot`` flag,
     head vectors as outputs."""
 
+    sentence_dims, root_positions = 2, 1
+
     def __init__(self, log_potentials: torch.Tensor, lengths: torch.Tensor | None = None, multiroot: bool = False):
         shape = tuple(log_potentials.shape)
         if len(shape) != 3 or shape[1] != shape[2] or shape[1] < 2:
