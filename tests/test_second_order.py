@@ -74,3 +74,13 @@ def test_gold_loss_is_negative_log_marginal_of_the_gold_heads():
     heads = torch.tensor([[0, 2, 0, 2]])
     q = model.marginals[0]
     assert torch.allclose(model.gold_loss(heads)[0], -(q[1, 2].log() + q[2, 0].log() + q[3, 2].log()))
+
+
+def test_gold_loss_gradients_are_finite_and_pass_gradcheck():
+    """Rows without heads (the root's, padding) must not leak NaN into the gradients of the scores."""
+    arc = torch.randn(2, 4, 4, dtype=DT, requires_grad=True)
+    sib = torch.randn(2, 4, 4, 4, dtype=DT, requires_grad=True)
+    lengths, heads = torch.tensor([3, 2]), torch.tensor([[0, 2, 0, 2], [0, 2, 0, 0]])
+    SiblingMeanField(arc, sib, lengths).gold_loss(heads).sum().backward()
+    assert torch.isfinite(arc.grad).all() and torch.isfinite(sib.grad).all()
+    assert torch.autograd.gradcheck(lambda a, s: SiblingMeanField(a, s, lengths).gold_loss(heads), (arc, sib))

@@ -20,6 +20,7 @@ from functools import cached_property
 
 import torch
 
+from .base import FORBIDDEN
 from .local import head_mask, heads_to_arcs
 from .mst import mst
 
@@ -73,11 +74,15 @@ class SiblingMeanField:
 
     @staticmethod
     def _normalise(logits, allowed):
-        return logits.softmax(-1).masked_fill(~allowed, 0.0).nan_to_num(0.0)
+        """Per-word softmax over the allowed heads; rows without any (root, padding) become 0.
+
+        Disallowed cells are set to a finite score first, so no row is all -inf and no gradient is NaN."""
+        return logits.masked_fill(~allowed, FORBIDDEN).softmax(-1).masked_fill(~allowed, 0.0)
 
     def decode(self) -> torch.Tensor:
         """``(B, N+1)`` heads: the maximum spanning tree under ``log q``."""
-        return mst(self.marginals.detach().log(), self.lengths, multiroot=self.multiroot)
+        q = self.marginals.detach()
+        return mst(q.clamp_min(torch.finfo(q.dtype).tiny).log(), self.lengths, multiroot=self.multiroot)
 
     def to_parts(self, heads: torch.Tensor) -> torch.Tensor:
         return heads_to_arcs(heads, self.lengths).to(self.arc_scores.dtype)

@@ -1,0 +1,174 @@
+"""The ``dep`` task family of the ``structkd`` command line (train, distill, evaluate, predict)."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from structkd.attachment import attachment_scores
+from structkd.commands import (
+    TaskFamily, add_encoder_options, add_training_options, build_encoder, option, train_config, write_summary,
+)
+from structkd.data import TreeSentence, read_conllu_trees, read_text, write_conllu_trees
+from structkd.persistence import load
+from structkd.training import DistillationTask, Indexed, Trainer, teacher_targets
+
+from .model import STRUCTURES, Parser
+from .task import ParsingTask
+from .trees import is_projective
+
+HELP = {
+    "train": "train a biaffine dependency parser (teacher, or a student from gold only) on CoNLL-U files",
+    "distill": "distill a dependency parser teacher folder into a student parser",
+    "evaluate": "UAS, LAS, UCM and LCM of a parser on a CoNLL-U file (punctuation excluded unless --punct)",
+    "predict": "parse a CoNLL-U file (HEAD and DEPREL replaced, all else kept) or raw whitespace-tokenised text",
+}
+
+
+def _add_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--train", required=True, help="training CoNLL-U file")
+    parser.add_argument("--dev", required=True, help="dev CoNLL-U file (model selection and early stopping)")
+    parser.add_argument("--output", required=True, help="run folder: best/ model, checkpoint/, logs")
+    parser.add_argument("--max-sentences", type=int, default=None, help="use only the first N training sentences")
+    parser.add_argument("--punct", action="store_true", help="score punctuation too when selecting on dev")
+
+
+def _add_model(parser: argparse.ArgumentParser, prefix: str = "", default: str = "local") -> None:
+    add_encoder_options(parser, prefix)
+    parser.add_argument(f"--{prefix}structure", choices=STRUCTURES, default=default,
+                        help="output factorization: projective (Eisner), nonprojective (matrix-tree, MST), local "
+                             "(first-order trained per word, MST), head-selection (per-word argmax, may not be a "
+                             "tree), sibling (second order, mean-field)")
+    parser.add_argument(f"--{prefix}proj", action="store_true",
+                        help="first-order trees decoded by Eisner: same as --structure projective")
+    parser.add_argument(f"--{prefix}multiroot", action="store_true", help="allow several words attached to the root")
+
+
+def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
+    if verb == "train":
+        _add_data(parser)
+        _add_model(parser)
+        add_training_options(parser)
+    elif verb == "distill":
+        parser.add_argument("--teacher", required=True, help="teacher parser folder (from structkd train dep)")
+        _add_data(parser)
+        _add_model(parser, "student-", default="head-selection")
+        parser.add_argument("--objective", choices=["structural", "token", "posterior", "none"], default="structural",
+                            help="KD objective over the arcs; token = per-word head distributions; none = gold only")
+        parser.add_argument("--lam", type=float, default=0.5, help="weight of the KD term (1 - lam: gold term)")
+        parser.add_argument("--anneal", type=float, default=None,
+                            help="teacher annealing: lam = max(0, 1 - progress * ANNEAL) instead of a fixed --lam")
+        parser.add_argument("--temperature", type=float, default=1.0, help="KD temperature T (loss times T^2)")
+        parser.add_argument("--temperature-mode", choices=["local", "global"], default="local",
+                            help="local: temper the teacher marginals per word; global: the teacher's scores")
+        parser.add_argument("--transfer", nargs="*", default=[],
+                            help="raw text files (one whitespace-tokenised sentence a line) parsed by the teacher only")
+        add_training_options(parser)
+    elif verb == "evaluate":
+        parser.add_argument("--model", required=True, help="model folder")
+        parser.add_argument("--data", required=True, help="CoNLL-U file with gold trees")
+        parser.add_argument("--punct", action="store_true", help="include punctuation (excluded by default)")
+        parser.add_argument("--json", default=None, help="also write the scores to this JSON file")
+    else:
+        parser.add_argument("--model", required=True, help="model folder")
+        parser.add_argument("--input", required=True, help="file to parse")
+        parser.add_argument("--output", required=True, help="where to write the parsed CoNLL-U file")
+        parser.add_argument("--format", choices=["conllu", "text"], default="conllu",
+                            help="input format; text = one whitespace-tokenised sentence a line")
+
+
+def structure(args, prefix: str = "") -> str:
+    return "projective" if option(args, prefix, "proj") else option(args, prefix, "structure")
+
+
+def build_parser(args, sentences, prefix: str = "", rels: list[str] | None = None) -> Parser:
+    """A new parser from the command-line options over ``rels`` (default: the relations of ``sentences``)."""
+    rels = rels or sorted({r for s in sentences for r in s.rels})
+    encoder = build_encoder(args, [s.words for s in sentences], prefix)
+    return Parser(encoder, rels, structure(args, prefix), option(args, prefix, "multiroot"))
+
+
+def training_trees(args, prefix: str = "") -> list[TreeSentence]:
+    """The training trees; a projective parser keeps only the projective ones (and says how many it dropped)."""
+    trees = read_conllu_trees(args.train, require_single_root=not option(args, prefix, "multiroot"))
+    trees = trees[: args.max_sentences]
+    if structure(args, prefix) == "projective":
+        kept = [t for t in trees if is_projective(t.heads)]
+        print(f"projective training: {len(trees) - len(kept)} of {len(trees)} non-projective trees left out")
+        trees = kept
+    return trees
+
+
+def train(args) -> int:
+    started = time.time()
+    trees, dev = training_trees(args), read_conllu_trees(args.dev)
+    torch.manual_seed(args.seed)
+    model = build_parser(args, trees)
+    trainer = Trainer(ParsingTask(model, args.punct), train_config(args, args.encoder), args.output,
+                      sort_key=lambda s: len(s.words), show_progress=not args.quiet)
+    best = trainer.fit(trees, dev, resume=args.resume)
+    return write_summary(args.output, best, model, started, "LAS")
+
+
+def text_trees(path: str) -> list[TreeSentence]:
+    """Raw-text sentences as tree-less :class:`TreeSentence` records (transfer text, text to parse)."""
+    return [TreeSentence(s.tokens, None, None, [], s.path, s.line) for s in read_text(path)]
+
+
+def distill(args) -> int:
+    started = time.time()
+    teacher = load(args.teacher)
+    trees, dev = training_trees(args, "student-"), read_conllu_trees(args.dev)
+    examples = trees + [s for path in args.transfer for s in text_trees(path)]
+    torch.manual_seed(args.seed)
+    student = build_parser(args, trees, "student-", rels=teacher.rels)
+    gold_task = ParsingTask(student, args.punct)
+    if args.objective == "none":
+        task, data, key = gold_task, trees, (lambda s: len(s.words))
+    else:
+        glob = args.temperature if args.temperature_mode == "global" else 1.0
+        targets = teacher_targets(teacher, student, [s.words for s in examples], args.objective,
+                                  global_temperature=glob, show_progress=not args.quiet)
+        local = args.temperature if args.temperature_mode == "local" else 1.0
+        task = DistillationTask(gold_task, targets, args.objective, args.lam, args.anneal, args.temperature, local)
+        data, key = [Indexed(i, s) for i, s in enumerate(examples)], (lambda e: len(e.sentence.words))
+    trainer = Trainer(task, train_config(args, args.student_encoder), args.output, sort_key=key,
+                      show_progress=not args.quiet)
+    best = trainer.fit(data, dev, resume=args.resume)
+    return write_summary(args.output, best, student, started, "LAS")
+
+
+def evaluate(args) -> int:
+    model = load(args.model)
+    trees = read_conllu_trees(args.data, require_single_root=False)
+    heads, rels = ParsingTask(model).predict(trees)
+    scores = attachment_scores([t.heads for t in trees], [t.rels for t in trees], heads, rels,
+                               [t.words for t in trees], punct=args.punct)
+    print(f"UAS {scores['uas']:.2f}  LAS {scores['las']:.2f}  UCM {scores['ucm']:.2f}  LCM {scores['lcm']:.2f}")
+    print(f"({len(trees)} sentences, {scores['words']} words scored, punctuation "
+          f"{'included' if args.punct else 'excluded'})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(scores, indent=2))
+    return 0
+
+
+def predict(args) -> int:
+    model = load(args.model)
+    if args.format == "text":
+        sentences = text_trees(args.input)
+        heads, rels = ParsingTask(model).predict(sentences)
+        Path(args.output).write_text("".join(
+            "".join(f"{i}\t{w}\t_\t_\t_\t_\t{h}\t{r}\t_\t_\n" for i, (w, h, r) in enumerate(zip(s.words, hs, rs), 1))
+            + "\n" for s, hs, rs in zip(sentences, heads, rels)))
+    else:
+        sentences = read_conllu_trees(args.input, require_single_root=False)
+        heads, rels = ParsingTask(model).predict(sentences)
+        write_conllu_trees(args.output, sentences, heads, rels)
+    print(f"parsed {len(sentences)} sentences -> {args.output}")
+    return 0
+
+
+DEP = TaskFamily(HELP, add_arguments, {"train": train, "distill": distill, "evaluate": evaluate, "predict": predict})
