@@ -19,7 +19,7 @@ from torch.distributions.utils import lazy_property
 from torch_struct.semirings import LogSemiring
 
 from .base import DynamicProgram, Factorization, length_mask
-from .local import semiring_masked, head_mask, heads_to_arcs
+from .local import head_mask, heads_to_arcs, semiring_masked
 from .mst import mst
 
 
