@@ -7,7 +7,7 @@ The four scenarios of Structural KD differ only here (DESIGN.md section 4):
 2. student finer (2a chain -> MaxEnt: P(i, c) = sum_p P(i, p, c); 2b second-order mean-field ->
    head selection or first-order: the mean-field arc marginals);
 3. teacher finer (MaxEnt -> chain): P(i, p, c) = P(i-1, p) P(i, c), exact since the teacher's labels
-   are independent;
+   are independent (conditioned on the pairs the student allows, when its transitions are constrained);
 4. incompatible (span NER -> BIO/BIOES MaxEnt or chain): exact tag and tag-pair marginals of the
    teacher's semi-Markov distribution.
 """
@@ -40,11 +40,24 @@ def _chain_to_tokens(teacher, student) -> torch.Tensor:
 
 
 def _tokens_to_chain(teacher, student) -> torch.Tensor:
-    """P(i, p, c) = P(i-1, p) * P(i, c); at i = 0 the virtual start row 0 gets P(0, c)."""
-    tok = teacher.marginals  # (B, N, C)
-    prev = torch.cat([torch.nn.functional.one_hot(
-        torch.zeros_like(tok[:, :1, 0], dtype=torch.long), tok.shape[-1]).to(tok.dtype), tok[:, :-1]], 1)
-    return prev.unsqueeze(-1) * tok.unsqueeze(-2)
+    """The label-pair marginals of the teacher's independent labels, on the student's support.
+
+    A chain whose pair potentials are ``log P_t(i, c)`` has exactly the teacher's distribution, so its
+    marginals are ``P(i, p, c) = P(i-1, p) * P(i, c)`` (row 0 at ``i = 0``).  Pairs the student forbids
+    (``-inf`` potentials: BIO/BIOES constraints) are forbidden in that chain too, which conditions the
+    teacher on the outputs the student can produce, ``p_t(y | y allowed)``; without it the cross-entropy
+    would be infinite.  With no forbidden pair the two are the same.
+    """
+    log_tokens = teacher.marginals.log()  # (B, N, C)
+    allowed = torch.isfinite(student.log_potentials) | ~_positions(student).view(*student.log_potentials.shape[:2], 1, 1)
+    potentials = log_tokens.unsqueeze(-2).expand_as(student.log_potentials).masked_fill(~allowed, float("-inf"))
+    return LinearChainCRF(potentials, student.lengths).marginals
+
+
+def _positions(dist) -> torch.Tensor:
+    """``(B, N)`` True on the positions of each sentence."""
+    n = dist.log_potentials.shape[1]
+    return torch.arange(n, device=dist.lengths.device) < dist.lengths.unsqueeze(-1)
 
 
 def _spans_to_tokens(teacher, student) -> torch.Tensor:

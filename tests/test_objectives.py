@@ -333,3 +333,28 @@ def test_cached_teacher_marginals_give_the_same_loss(method, mode):
     local = temp if mode == "local" else 1.0
     assert torch.allclose(kd_from_marginals(cached, student, method, temp, local),
                           kd_term(teacher, student, method, temp, mode))
+
+
+def test_maxent_teacher_is_conditioned_on_a_constrained_student():
+    """Scenario 3 into a BIO-constrained CRF: the teacher's independent labels put mass on sequences the
+    student forbids (O -> I-X); the projection conditions the teacher on the allowed ones, so L_KD is the
+    (finite) cross-entropy of p_t(y | y allowed) with the student, by enumeration."""
+    from structkd import constraint_scores
+
+    tags = ["O", "B-X", "I-X"]
+    start, trans, end = constraint_scores(tags, DT)
+    t_pot = torch.randn(1, N, 3, dtype=DT)
+    pot = torch.randn(1, N, 3, dtype=DT, requires_grad=True)
+    student = LinearChainCRF.from_emissions(pot, trans, None, start, end, labels=tags)
+    ours = kd_term(MaxEnt(t_pot, labels=tags), student)
+    all_seqs = brute.label_sequences(N, 3)
+    s_log_z, _, _, s_scores = brute.distribution(student.log_potentials[0], [brute.chain_parts(y, N, 3) for y in all_seqs])
+    allowed = torch.isfinite(s_scores)
+    seqs = [y for y, ok in zip(all_seqs, allowed) if ok]
+    _, probs, _, _ = brute.distribution(t_pot[0], [brute.token_parts(y, N, 3) for y in seqs])  # conditioned
+    scores = s_scores[allowed]
+    expected = -(probs * (scores - s_log_z)).sum()
+    assert len(seqs) < 3**N and torch.isfinite(ours).all()
+    assert torch.allclose(ours[0], expected)
+    (g_ours,) = torch.autograd.grad(ours.sum(), pot, retain_graph=True)
+    assert torch.allclose(g_ours, torch.autograd.grad(expected, pot)[0])
