@@ -15,9 +15,9 @@ Temperature ``T`` (both modes divide the student's scores by T and multiply L_KD
   of one position: a token's labels or label pairs, a word's heads): P <- softmax(log P / T);
 * ``"global"``: the teacher's potentials are divided by T before inference.
 
-Baselines (same interface, ``method=``): ``"token"`` -- per-position teacher distributions against the
-student's local softmax (its emissions, or per-word head scores); ``"posterior"`` -- the same teacher
-distributions against the student's own structured marginals; ``"topk"`` -- the teacher's K best outputs,
+Baselines (same interface, ``method=``): ``"token"`` -- the teacher's local per-position distributions
+(the softmax of its emissions, or of its per-word head scores) against the student's local softmax;
+``"posterior"`` -- the teacher's per-position marginals against the student's own structured marginals; ``"topk"`` -- the teacher's K best outputs,
 weighted by their probabilities renormalised over the K, as sequence-level KD approximations do.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ from .projections import ProjectionError, check_pair, project
 from .structs.base import Factorization
 from .structs.chain import LinearChainCRF
 from .structs.local import HeadSelection, MaxEnt
+from .structs.second_order import SiblingMeanField
 from .structs.tree import NonProjectiveDependencyCRF, ProjectiveDependencyCRF
 
 METHODS = ("structural", "token", "posterior", "topk")
@@ -60,17 +61,20 @@ def token_view(student: Factorization, marginals: torch.Tensor) -> torch.Tensor:
     return marginals.sum(-2) if isinstance(student, LinearChainCRF) else marginals
 
 
-def local_view(student: Factorization) -> Factorization:
-    """The student's per-position softmax: MaxEnt over a chain's emissions, head selection over a tree's arcs."""
-    if isinstance(student, (MaxEnt, HeadSelection)):
-        return student
-    if isinstance(student, LinearChainCRF):
-        if student.emissions is None:
-            raise ProjectionError("token-level KD into a LinearChainCRF needs one built by from_emissions()")
-        return MaxEnt(student.emissions, student.lengths, student.labels)
-    if isinstance(student, (ProjectiveDependencyCRF, NonProjectiveDependencyCRF)):
-        return HeadSelection(student.log_potentials, student.lengths)
-    raise ProjectionError(f"no per-position view of {type(student).__name__}")
+def local_view(dist) -> Factorization | None:
+    """A model's per-position softmax: MaxEnt over a chain's emissions, head selection over a tree's (or a
+    second-order model's first-order) arc scores; None for a span model, which has no per-token scores."""
+    if isinstance(dist, (MaxEnt, HeadSelection)):
+        return dist
+    if isinstance(dist, LinearChainCRF):
+        if dist.emissions is None:
+            raise ProjectionError("token-level KD with a LinearChainCRF needs one built by from_emissions()")
+        return MaxEnt(dist.emissions, dist.lengths, dist.labels)
+    if isinstance(dist, (ProjectiveDependencyCRF, NonProjectiveDependencyCRF)):
+        return HeadSelection(dist.log_potentials, dist.lengths)
+    if isinstance(dist, SiblingMeanField):
+        return HeadSelection(dist.arc_scores, dist.lengths)
+    return None
 
 
 def compact_output(dist, parts: torch.Tensor) -> torch.Tensor:
@@ -88,22 +92,36 @@ def kd_term(teacher, student: Factorization, method: str = "structural", tempera
     if method == "topk":
         return _topk_kd(teacher_t, student.tempered(temperature), k) * temperature**2
     local = temperature if temperature_mode == "local" else 1.0
-    return kd_from_marginals(project(teacher_t, student), student, method, temperature, local)
+    return kd_from_marginals(kd_targets(teacher_t, student, method), student, method, temperature, local)
+
+
+def kd_targets(teacher, student: Factorization, method: str = "structural") -> torch.Tensor:
+    """What ``method`` needs from the teacher, a tensor that can be cached before training:
+
+    * "structural", "posterior": the teacher's marginals over the student's substructures (:func:`project`);
+    * "token": the teacher's own per-position distributions over the student's per-position choices -- the
+      softmax of its emissions (a CRF) or of its arc scores (a parser), as token-level KD uses them; a
+      teacher without local scores (span NER) gives its exact per-position marginals instead.
+    """
+    if method != "token":
+        return project(teacher, student)
+    check_pair(teacher, student)
+    local = local_view(teacher)
+    return token_view(student, project(teacher, student)) if local is None else local.marginals
 
 
 def kd_from_marginals(marginals: torch.Tensor, student: Factorization, method: str = "structural",
                       temperature: float = 1.0, local_temperature: float = 1.0) -> torch.Tensor:
-    """``(B,)`` L_KD from the teacher's marginals over the student's substructures (``project``'s output,
-    e.g. cached before training), times T^2.
+    """``(B,)`` L_KD from the cached teacher targets of :func:`kd_targets`, times T^2.
 
-    ``temperature`` divides the student's scores; ``local_temperature`` tempers the marginals per group
-    (equal to ``temperature`` in "local" mode, 1 in "global" mode, where the cached marginals already
+    ``temperature`` divides the student's scores; ``local_temperature`` tempers the targets per group
+    (equal to ``temperature`` in "local" mode, 1 in "global" mode, where the cached targets already
     come from the tempered teacher).
     """
     if method == "structural":
         loss = cross_entropy(temper_groups(marginals, local_temperature), student.tempered(temperature))
     elif method in ("token", "posterior"):
-        target = temper_groups(token_view(student, marginals), local_temperature)
+        target = temper_groups(marginals if method == "token" else token_view(student, marginals), local_temperature)
         if method == "token":
             loss = cross_entropy(target, local_view(student).tempered(temperature))
         else:

@@ -21,7 +21,8 @@ import torch
 import brute
 from structkd import (
     HeadSelection, LinearChainCRF, MaxEnt, NonProjectiveDependencyCRF, ProjectionError, ProjectiveDependencyCRF,
-    SiblingMeanField, SpanSegmentation, annealed_lambda, kd_from_marginals, kd_loss, kd_term, project, scenario,
+    SiblingMeanField, SpanSegmentation, annealed_lambda, kd_from_marginals, kd_loss, kd_targets, kd_term, project,
+    scenario,
 )
 
 torch.manual_seed(1)
@@ -207,10 +208,11 @@ def _chain_teacher_and_crf_student():
     return teacher, student, emissions
 
 
-def test_token_kd_is_cross_entropy_with_the_student_local_softmax():
-    teacher, student, emissions = _chain_teacher_and_crf_student()
-    target = teacher.marginals.sum(-2)
-    expected = -(target * emissions.log_softmax(-1)).sum()
+def test_token_kd_is_the_teacher_local_softmax_against_the_student_local_softmax():
+    _, student, emissions = _chain_teacher_and_crf_student()
+    t_emissions = torch.randn(1, N, 3, dtype=DT)
+    teacher = LinearChainCRF.from_emissions(t_emissions, torch.randn(3, 3, dtype=DT))
+    expected = -(t_emissions.softmax(-1) * emissions.log_softmax(-1)).sum()
     assert torch.allclose(kd_term(teacher, student, "token")[0], expected)
 
 
@@ -244,12 +246,18 @@ def test_topk_kd_weights_the_teacher_k_best_outputs(k):
     assert torch.allclose(ours[0], expected)
 
 
-def test_tree_token_kd_uses_per_word_head_softmax():
+def test_tree_token_kd_uses_per_word_head_softmaxes_of_both():
     t_pot, s_pot = torch.randn(1, N + 1, N + 1, dtype=DT), torch.randn(1, N + 1, N + 1, dtype=DT)
     teacher = NonProjectiveDependencyCRF(t_pot, torch.tensor([N]))
     student = ProjectiveDependencyCRF(s_pot, torch.tensor([N]))
-    expected = kd_term(teacher, HeadSelection(s_pot, torch.tensor([N])))
+    expected = kd_term(HeadSelection(t_pot, torch.tensor([N])), HeadSelection(s_pot, torch.tensor([N])))
     assert torch.allclose(kd_term(teacher, student, "token"), expected)
+
+
+def test_token_kd_from_a_span_teacher_uses_its_exact_tag_marginals():
+    case = CASES["4 span->maxent BIO"](N)
+    student = case.make_student(torch.randn(case.student_shape, dtype=DT))
+    assert torch.allclose(kd_term(case.teacher, student, "token"), kd_term(case.teacher, student, "structural"))
 
 
 # ----------------------------------------------------------------------------- interpolation, batches, errors
@@ -297,8 +305,13 @@ def test_padded_batch_gives_the_single_sentence_values(name, method):
         student = LinearChainCRF.from_emissions(torch.randn(1, N, student.num_labels, dtype=DT),
                                                 torch.randn(student.num_labels, student.num_labels, dtype=DT),
                                                 labels=student.labels)
-    single = kd_term(case.teacher, student, method)
-    batch = kd_term(in_longer_batch(case.teacher), in_longer_batch(student), method)
+    teacher = case.teacher
+    if method == "token" and isinstance(teacher, LinearChainCRF):  # token KD reads the teacher's emissions
+        teacher = LinearChainCRF.from_emissions(torch.randn(1, N, teacher.num_labels, dtype=DT),
+                                                torch.randn(teacher.num_labels, teacher.num_labels, dtype=DT),
+                                                labels=teacher.labels)
+    single = kd_term(teacher, student, method)
+    batch = kd_term(in_longer_batch(teacher), in_longer_batch(student), method)
     assert torch.allclose(batch[0], single[0], atol=1e-8)
 
 
@@ -326,10 +339,10 @@ def test_mismatched_pairs_raise_clear_errors():
 @pytest.mark.parametrize("mode", ["local", "global"])
 def test_cached_teacher_marginals_give_the_same_loss(method, mode):
     """Training caches project(teacher, student) once; the loss from the cache equals kd_term."""
-    teacher = LinearChainCRF(torch.randn(2, N, 3, 3, dtype=DT))
+    teacher = LinearChainCRF.from_emissions(torch.randn(2, N, 3, dtype=DT), torch.randn(3, 3, dtype=DT))
     student = LinearChainCRF.from_emissions(torch.randn(2, N, 3, dtype=DT), torch.randn(3, 3, dtype=DT))
     temp = 1.7
-    cached = project(teacher.tempered(temp if mode == "global" else 1.0), student)
+    cached = kd_targets(teacher.tempered(temp if mode == "global" else 1.0), student, method)
     local = temp if mode == "local" else 1.0
     assert torch.allclose(kd_from_marginals(cached, student, method, temp, local),
                           kd_term(teacher, student, method, temp, mode))

@@ -17,8 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..objectives import annealed_lambda, kd_from_marginals, teacher_topk, topk_cross_entropy
-from ..projections import project
+from ..objectives import annealed_lambda, kd_from_marginals, kd_targets, teacher_topk, topk_cross_entropy
 
 
 class GoldTask(Protocol):
@@ -57,9 +56,9 @@ def teacher_targets(teacher, student, words: Sequence[Sequence[str]], method: st
     """What distillation needs from the teacher, computed once: one entry per sentence of ``words``.
 
     For "topk", the teacher's ``k`` best outputs in compact form ``(K, n)`` and their renormalised
-    probabilities ``(K,)`` (:func:`structkd.objectives.teacher_topk`); otherwise the teacher's marginals
-    over the student's substructures (``(n, ...)`` for taggers, ``(n+1, n+1)`` for parsers), the projection
-    chosen by the pair of factorizations (:func:`structkd.project`).  ``teacher`` and ``student`` are
+    probabilities ``(K,)`` (:func:`structkd.objectives.teacher_topk`); otherwise the targets of
+    :func:`structkd.objectives.kd_targets` (the teacher's marginals over the student's substructures, or
+    for "token" its local per-position distributions), one sentence's rows and columns each.  ``teacher`` and ``student`` are
     models with ``factorization(words)``; both run in eval mode, the teacher with its potentials divided
     by ``global_temperature``.
     """
@@ -77,18 +76,18 @@ def teacher_targets(teacher, student, words: Sequence[Sequence[str]], method: st
             out += [(y[:, : len(w) + s_dist.root_positions].clone(), p.float().clone())
                     for y, p, w in zip(outputs.unbind(1), weights.unbind(1), batch)]
         else:
-            out += [m[s_dist.sentence_slice(len(w))].clone() for m, w in zip(project(t_dist, s_dist).float(), batch)]
+            targets = kd_targets(t_dist, s_dist, method).float()
+            out += [m[s_dist.sentence_slice(len(w))].clone() for m, w in zip(targets, batch)]
     student.train(was_training)
     return out
 
 
-def pad_to(targets: Sequence[torch.Tensor], shape: Sequence[int]) -> torch.Tensor:
-    """Stack per-sentence targets, zero-padding every dimension to ``shape`` (the batch's potentials)."""
-    padded = []
-    for t in targets:
-        pads = [p for size, full in zip(reversed(t.shape), reversed(shape)) for p in (0, full - size)]
-        padded.append(F.pad(t, pads))
-    return torch.stack(padded)
+def pad_stack(targets: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stack per-sentence targets, zero-padding every dimension to the largest in the batch (which is the
+    batch's padded sentence size along the sentence dimensions)."""
+    shape = [max(sizes) for sizes in zip(*(t.shape for t in targets))]
+    return torch.stack([F.pad(t, [p for size, full in zip(reversed(t.shape), reversed(shape)) for p in (0, full - size)])
+                        for t in targets])
 
 
 class DistillationTask:
@@ -127,9 +126,9 @@ class DistillationTask:
         """``(B,)`` L_KD of the batch from its cached targets."""
         potentials = dist.log_potentials
         if self.method != "topk":
-            marginals = pad_to(targets, potentials.shape[1:]).to(potentials)
+            marginals = pad_stack(targets).to(potentials)
             return kd_from_marginals(marginals, dist, self.method, self.temperature, self.local_temperature)
-        outputs = pad_to([y for y, _ in targets], (targets[0][0].shape[0], potentials.shape[1])).transpose(0, 1)
+        outputs = pad_stack([y for y, _ in targets]).transpose(0, 1)  # (K, B, N)
         weights = torch.stack([w for _, w in targets], 1).to(potentials)  # (K, B)
         return topk_cross_entropy(outputs, weights, dist.tempered(self.temperature)) * self.temperature**2
 
