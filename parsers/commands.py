@@ -10,11 +10,12 @@ import torch
 
 from structkd.attachment import attachment_scores
 from structkd.commands import (
-    TaskFamily, add_encoder_options, add_training_options, build_encoder, option, train_config, write_summary,
+    TaskFamily, add_distillation_options, add_encoder_options, add_training_options, build_encoder, distillation_run,
+    option, train_config, write_summary,
 )
 from structkd.data import TreeSentence, read_conllu_trees, read_text, write_conllu_trees
 from structkd.persistence import load
-from structkd.training import DistillationTask, Indexed, Trainer, teacher_targets
+from structkd.training import Trainer
 
 from .model import STRUCTURES, Parser
 from .task import ParsingTask
@@ -56,16 +57,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--teacher", required=True, help="teacher parser folder (from structkd train dep)")
         _add_data(parser)
         _add_model(parser, "student-", default="head-selection")
-        parser.add_argument("--objective", choices=["structural", "token", "posterior", "none"], default="structural",
-                            help="KD objective over the arcs; token = per-word head distributions; none = gold only")
-        parser.add_argument("--lam", type=float, default=0.5, help="weight of the KD term (1 - lam: gold term)")
-        parser.add_argument("--anneal", type=float, default=None,
-                            help="teacher annealing: lam = max(0, 1 - progress * ANNEAL) instead of a fixed --lam")
-        parser.add_argument("--temperature", type=float, default=1.0, help="KD temperature T (loss times T^2)")
-        parser.add_argument("--temperature-mode", choices=["local", "global"], default="local",
-                            help="local: temper the teacher marginals per word; global: the teacher's scores")
-        parser.add_argument("--transfer", nargs="*", default=[],
-                            help="raw text files (one whitespace-tokenised sentence a line) parsed by the teacher only")
+        add_distillation_options(parser, ["structural", "token", "posterior"], "word")
         add_training_options(parser)
     elif verb == "evaluate":
         parser.add_argument("--model", required=True, help="model folder")
@@ -122,19 +114,10 @@ def distill(args) -> int:
     started = time.time()
     teacher = load(args.teacher)
     trees, dev = training_trees(args, "student-"), read_conllu_trees(args.dev)
-    examples = trees + [s for path in args.transfer for s in text_trees(path)]
     torch.manual_seed(args.seed)
     student = build_parser(args, trees, "student-", rels=teacher.rels)
-    gold_task = ParsingTask(student, args.punct)
-    if args.objective == "none":
-        task, data, key = gold_task, trees, (lambda s: len(s.words))
-    else:
-        glob = args.temperature if args.temperature_mode == "global" else 1.0
-        targets = teacher_targets(teacher, student, [s.words for s in examples], args.objective,
-                                  global_temperature=glob, show_progress=not args.quiet)
-        local = args.temperature if args.temperature_mode == "local" else 1.0
-        task = DistillationTask(gold_task, targets, args.objective, args.lam, args.anneal, args.temperature, local)
-        data, key = [Indexed(i, s) for i, s in enumerate(examples)], (lambda e: len(e.sentence.words))
+    transfer = [s for path in args.transfer for s in text_trees(path)]
+    task, data, key = distillation_run(args, teacher, ParsingTask(student, args.punct), trees, transfer)
     trainer = Trainer(task, train_config(args, args.student_encoder), args.output, sort_key=key,
                       show_progress=not args.quiet)
     best = trainer.fit(data, dev, resume=args.resume)

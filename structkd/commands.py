@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .encoders import DEFAULT_MODEL, BiLSTMEncoder, TransformerEncoder
-from .training import TrainConfig
+from .training import DistillationTask, Indexed, TrainConfig, teacher_targets
 
 DEFAULT_LR = {"transformer": 5e-5, "bilstm": 2e-3}
 
@@ -63,6 +63,37 @@ def train_config(args: argparse.Namespace, encoder: str) -> TrainConfig:
     """The optimisation settings of the options, with the encoder's default learning rate."""
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr or DEFAULT_LR[encoder],
                        patience=args.patience, seed=args.seed)
+
+
+def add_distillation_options(parser: argparse.ArgumentParser, objectives: Sequence[str], position: str) -> None:
+    """The KD options of ``distill``: objective, lam, annealing, temperature and transfer text.
+    ``position`` names what local temperature tempers per group ("token", "word")."""
+    parser.add_argument("--objective", choices=[*objectives, "none"], default="structural",
+                        help="KD objective (see structkd.objectives); none = gold only")
+    if "topk" in objectives:
+        parser.add_argument("--topk", type=int, default=5, help="K of --objective topk (the teacher's K best outputs)")
+    parser.add_argument("--lam", type=float, default=0.5, help="weight of the KD term (1 - lam: gold term)")
+    parser.add_argument("--anneal", type=float, default=None,
+                        help="teacher annealing: lam = max(0, 1 - progress * ANNEAL) instead of a fixed --lam")
+    parser.add_argument("--temperature", type=float, default=1.0, help="KD temperature T (loss times T^2)")
+    parser.add_argument("--temperature-mode", choices=["local", "global"], default="local",
+                        help=f"local: temper the teacher's targets per {position}; global: the teacher's scores")
+    parser.add_argument("--transfer", nargs="*", default=[],
+                        help="raw text files (one whitespace-tokenised sentence a line) annotated by the teacher only")
+
+
+def distillation_run(args: argparse.Namespace, teacher, gold_task, labelled: Sequence, transfer: Sequence):
+    """``(task, examples, sort_key)`` for the Trainer: gold training of ``labelled`` with ``--objective none``,
+    else distillation over ``labelled + transfer`` from the teacher's targets, computed once here."""
+    if args.objective == "none":
+        return gold_task, list(labelled), (lambda s: len(gold_task.words(s)))
+    examples = list(labelled) + list(transfer)
+    glob = args.temperature if args.temperature_mode == "global" else 1.0
+    targets = teacher_targets(teacher, gold_task.model, [gold_task.words(s) for s in examples], args.objective,
+                              getattr(args, "topk", 5), global_temperature=glob, show_progress=not args.quiet)
+    local = args.temperature if args.temperature_mode == "local" else 1.0
+    task = DistillationTask(gold_task, targets, args.objective, args.lam, args.anneal, args.temperature, local)
+    return task, [Indexed(i, s) for i, s in enumerate(examples)], (lambda e: len(gold_task.words(e.sentence)))
 
 
 def write_summary(output: str | Path, best: dict, model: nn.Module, started: float, metric: str) -> int:

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from structkd.commands import (
-    TaskFamily, add_encoder_options, add_training_options, build_encoder, option, train_config, write_summary,
+    TaskFamily, add_distillation_options, add_encoder_options, add_training_options, build_encoder, distillation_run,
+    option, train_config, write_summary,
 )
 from structkd.data import (
     DataError, read_conll2003, read_conllu_tags, read_text, read_uner, write_conll2003, write_columns, write_uner,
@@ -17,7 +18,7 @@ from structkd.data import (
 from structkd.metrics import entity_scores
 from structkd.persistence import load
 from structkd.schemes import detect_scheme
-from structkd.training import DistillationTask, Indexed, Trainer, teacher_targets
+from structkd.training import Trainer
 
 from .hf_teacher import load_teacher
 from .model import Tagger
@@ -73,17 +74,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
                                  "token-classification model (a MaxEnt teacher; its id2label must be the tags)")
         _add_data(parser, training=True)
         _add_model(parser, prefix="student-")
-        parser.add_argument("--objective", choices=["structural", "token", "posterior", "topk", "none"],
-                            default="structural", help="KD objective; none = gold only")
-        parser.add_argument("--topk", type=int, default=5, help="K of --objective topk (the teacher's K best outputs)")
-        parser.add_argument("--lam", type=float, default=0.5, help="weight of the KD term (1 - lam: gold term)")
-        parser.add_argument("--anneal", type=float, default=None,
-                            help="teacher annealing: lam = max(0, 1 - progress * ANNEAL) instead of a fixed --lam")
-        parser.add_argument("--temperature", type=float, default=1.0, help="KD temperature T (loss times T^2)")
-        parser.add_argument("--temperature-mode", choices=["local", "global"], default="local",
-                            help="local: temper the teacher marginals per position; global: the teacher's scores")
-        parser.add_argument("--transfer", nargs="*", default=[],
-                            help="raw text files (one whitespace-tokenised sentence a line) labelled by the teacher only")
+        add_distillation_options(parser, ["structural", "token", "posterior", "topk"], "token")
         add_training_options(parser)
     elif verb == "evaluate":
         parser.add_argument("--model", required=True, help="model folder")
@@ -148,23 +139,12 @@ def distill(args) -> int:
     started = time.time()
     teacher = load_teacher(args.teacher)
     train_set, dev = _load_splits(args, args.student_scheme)
-    examples = train_set + [s for path in args.transfer for s in read_text(path)]
     torch.manual_seed(args.seed)
     student = build_tagger(args, train_set, prefix="student-", tags=student_tags(teacher, args.student_scheme))
-    config = train_config(args, args.student_encoder)
-    if args.objective == "none":
-        task, data = TaggingTask(student), train_set
-    else:
-        glob = args.temperature if args.temperature_mode == "global" else 1.0
-        targets = teacher_targets(teacher, student, [s.tokens for s in examples], args.objective, args.topk,
-                                  global_temperature=glob, show_progress=not args.quiet)
-        local = args.temperature if args.temperature_mode == "local" else 1.0
-        task = DistillationTask(TaggingTask(student), targets, args.objective, args.lam, args.anneal,
-                                args.temperature, local)
-        data = [Indexed(i, s) for i, s in enumerate(examples)]
-    trainer = Trainer(task, config, args.output, show_progress=not args.quiet,
-                      sort_key=(lambda e: len(e.sentence.tokens)) if args.objective != "none" else
-                      (lambda s: len(s.tokens)))
+    transfer = [s for path in args.transfer for s in read_text(path)]
+    task, data, key = distillation_run(args, teacher, TaggingTask(student), train_set, transfer)
+    trainer = Trainer(task, train_config(args, args.student_encoder), args.output, sort_key=key,
+                      show_progress=not args.quiet)
     best = trainer.fit(data, dev, resume=args.resume)
     return write_summary(args.output, best, student, started, "F1")
 

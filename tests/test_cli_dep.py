@@ -7,17 +7,11 @@ import pytest
 from structkd.cli import main
 from structkd.data import read_conllu_trees
 from structkd.persistence import load
+from tiny_runs import tiny
 
 DATA = Path(__file__).parent / "data"
 TREES = str(DATA / "ud_en_ewt-ud-test.sample.conllu")
 TRANSFER = str(DATA / "atis.sample.txt")
-
-
-def tiny(prefix=""):
-    """Options of a tiny, fast BiLSTM parser run (``prefix`` "student-" for distill's student options)."""
-    model = ["encoder", "bilstm", "hidden", "16", "layers", "1", "word-dim", "16", "char", "none"]
-    return [f"--{prefix}{x}" if i % 2 == 0 else x for i, x in enumerate(model)] + [
-        "--max-sentences", "40", "--batch-size", "16", "--quiet"]
 
 
 @pytest.fixture(scope="module")

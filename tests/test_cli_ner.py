@@ -7,19 +7,13 @@ import pytest
 from structkd.cli import main
 from structkd.data import read_text, read_uner
 from structkd.persistence import load
+from tiny_runs import tiny
 
 DATA = Path(__file__).parent / "data"
 TRAIN = str(DATA / "uner_en_ewt-ud-train.prerelease.sample.iob2")
 DEV = str(DATA / "uner_en_ewt-ud-dev.sample.iob2")
 TEST = str(DATA / "uner_en_ewt-ud-test.sample.iob2")
 TRANSFER = str(DATA / "atis.sample.txt")
-
-
-def tiny(prefix=""):
-    """Options of a tiny, fast BiLSTM run (``prefix`` "student-" for distill's student options)."""
-    model = ["encoder", "bilstm", "hidden", "16", "layers", "1", "word-dim", "16", "char", "none"]
-    return [f"--{prefix}{x}" if i % 2 == 0 else x for i, x in enumerate(model)] + [
-        "--max-sentences", "60", "--batch-size", "16", "--quiet"]
 
 
 TINY = tiny()
