@@ -11,11 +11,10 @@ import torch
 from structkd.attachment import attachment_scores
 from structkd.commands import (
     TaskFamily, add_distillation_options, add_encoder_options, add_training_options, build_encoder, distillation_run,
-    option, train_config, write_summary,
+    fit, option,
 )
 from structkd.data import TreeSentence, read_conllu_trees, read_text, write_conllu_trees
 from structkd.persistence import load
-from structkd.training import Trainer
 
 from .model import STRUCTURES, Parser
 from .task import ParsingTask
@@ -99,10 +98,7 @@ def train(args) -> int:
     trees, dev = training_trees(args), read_conllu_trees(args.dev)
     torch.manual_seed(args.seed)
     model = build_parser(args, trees)
-    trainer = Trainer(ParsingTask(model, args.punct), train_config(args, args.encoder), args.output,
-                      sort_key=lambda s: len(s.words), show_progress=not args.quiet)
-    best = trainer.fit(trees, dev, resume=args.resume)
-    return write_summary(args.output, best, model, started, "LAS")
+    return fit(args, ParsingTask(model, args.punct), trees, lambda s: len(s.words), dev, args.encoder, started, "LAS")
 
 
 def text_trees(path: str) -> list[TreeSentence]:
@@ -118,10 +114,7 @@ def distill(args) -> int:
     student = build_parser(args, trees, "student-", rels=teacher.rels)
     transfer = [s for path in args.transfer for s in text_trees(path)]
     task, data, key = distillation_run(args, teacher, ParsingTask(student, args.punct), trees, transfer)
-    trainer = Trainer(task, train_config(args, args.student_encoder), args.output, sort_key=key,
-                      show_progress=not args.quiet)
-    best = trainer.fit(data, dev, resume=args.resume)
-    return write_summary(args.output, best, student, started, "LAS")
+    return fit(args, task, data, key, dev, args.student_encoder, started, "LAS")
 
 
 def evaluate(args) -> int:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .encoders import DEFAULT_MODEL, BiLSTMEncoder, TransformerEncoder
-from .training import DistillationTask, Indexed, TrainConfig, teacher_targets
+from .training import DistillationTask, Indexed, TrainConfig, Trainer, teacher_targets
 
 DEFAULT_LR = {"transformer": 5e-5, "bilstm": 2e-3}
 
@@ -94,6 +94,15 @@ def distillation_run(args: argparse.Namespace, teacher, gold_task, labelled: Seq
     local = args.temperature if args.temperature_mode == "local" else 1.0
     task = DistillationTask(gold_task, targets, args.objective, args.lam, args.anneal, args.temperature, local)
     return task, [Indexed(i, s) for i, s in enumerate(examples)], (lambda e: len(gold_task.words(e.sentence)))
+
+
+def fit(args: argparse.Namespace, task, examples: Sequence, sort_key, dev: Sequence, encoder: str,
+        started: float, metric: str) -> int:
+    """Train ``task`` on ``examples`` with the options' settings into ``--output`` (resuming with
+    ``--resume``), selecting on ``dev``, then write the run summary."""
+    trainer = Trainer(task, train_config(args, encoder), args.output, sort_key=sort_key, show_progress=not args.quiet)
+    best = trainer.fit(examples, dev, resume=args.resume)
+    return write_summary(args.output, best, task.model, started, metric)
 
 
 def write_summary(output: str | Path, best: dict, model: nn.Module, started: float, metric: str) -> int:

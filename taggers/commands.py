@@ -10,7 +10,7 @@ import torch
 
 from structkd.commands import (
     TaskFamily, add_distillation_options, add_encoder_options, add_training_options, build_encoder, distillation_run,
-    option, train_config, write_summary,
+    fit, option,
 )
 from structkd.data import (
     DataError, read_conll2003, read_conllu_tags, read_text, read_uner, write_conll2003, write_columns, write_uner,
@@ -18,7 +18,6 @@ from structkd.data import (
 from structkd.metrics import entity_scores
 from structkd.persistence import load
 from structkd.schemes import detect_scheme
-from structkd.training import Trainer
 
 from .hf_teacher import load_teacher
 from .model import Tagger
@@ -129,10 +128,7 @@ def train(args) -> int:
     train_set, dev = _load_splits(args, args.scheme)
     torch.manual_seed(args.seed)
     model = build_tagger(args, train_set)
-    trainer = Trainer(TaggingTask(model), train_config(args, args.encoder), args.output,
-                      sort_key=lambda s: len(s.tokens), show_progress=not args.quiet)
-    best = trainer.fit(train_set, dev, resume=args.resume)
-    return write_summary(args.output, best, model, started, "F1")
+    return fit(args, TaggingTask(model), train_set, lambda s: len(s.tokens), dev, args.encoder, started, "F1")
 
 
 def distill(args) -> int:
@@ -143,10 +139,7 @@ def distill(args) -> int:
     student = build_tagger(args, train_set, prefix="student-", tags=student_tags(teacher, args.student_scheme))
     transfer = [s for path in args.transfer for s in read_text(path)]
     task, data, key = distillation_run(args, teacher, TaggingTask(student), train_set, transfer)
-    trainer = Trainer(task, train_config(args, args.student_encoder), args.output, sort_key=key,
-                      show_progress=not args.quiet)
-    best = trainer.fit(data, dev, resume=args.resume)
-    return write_summary(args.output, best, student, started, "F1")
+    return fit(args, task, data, key, dev, args.student_encoder, started, "F1")
 
 
 def evaluate(args) -> int:
