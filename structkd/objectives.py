@@ -120,14 +120,13 @@ def kd_from_marginals(marginals: torch.Tensor, student: Factorization, method: s
     """
     if method == "structural":
         loss = cross_entropy(temper_groups(marginals, local_temperature), student.tempered(temperature))
-    elif method in ("token", "posterior"):
-        target = temper_groups(marginals if method == "token" else token_view(student, marginals), local_temperature)
-        if method == "token":
-            loss = cross_entropy(target, local_view(student).tempered(temperature))
-        else:
-            student_t = student.tempered(temperature)
-            own = token_view(student_t, student_t.marginals)
-            loss = -(target * own.clamp_min(torch.finfo(own.dtype).tiny).log()).flatten(1).sum(-1)
+    elif method == "token":
+        loss = cross_entropy(temper_groups(marginals, local_temperature), local_view(student).tempered(temperature))
+    elif method == "posterior":
+        target = temper_groups(token_view(student, marginals), local_temperature)
+        student_t = student.tempered(temperature)
+        own = token_view(student_t, student_t.marginals)
+        loss = -(target * own.clamp_min(torch.finfo(own.dtype).tiny).log()).flatten(1).sum(-1)
     else:
         raise ValueError(f"KD method {method!r} needs the teacher itself, not its marginals")
     return loss * temperature**2
