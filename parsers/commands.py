@@ -10,8 +10,8 @@ import torch
 
 from structkd.attachment import attachment_scores
 from structkd.commands import (
-    TaskFamily, add_distillation_options, add_encoder_options, add_training_options, build_encoder, distillation_run,
-    fit, option,
+    TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options, build_encoder,
+    distillation_run, fit, option,
 )
 from structkd.data import TreeSentence, read_conllu_trees, read_text, write_conllu_trees
 from structkd.persistence import load
@@ -63,12 +63,14 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--data", required=True, help="CoNLL-U file with gold trees")
         parser.add_argument("--punct", action="store_true", help="include punctuation (excluded by default)")
         parser.add_argument("--json", default=None, help="also write the scores to this JSON file")
+        add_device_option(parser)
     else:
         parser.add_argument("--model", required=True, help="model folder")
         parser.add_argument("--input", required=True, help="file to parse")
         parser.add_argument("--output", required=True, help="where to write the parsed CoNLL-U file")
         parser.add_argument("--format", choices=["conllu", "text"], default="conllu",
                             help="input format; text = one whitespace-tokenised sentence a line")
+        add_device_option(parser)
 
 
 def structure(args, prefix: str = "") -> str:
@@ -97,7 +99,7 @@ def train(args) -> int:
     started = time.time()
     trees, dev = training_trees(args), read_conllu_trees(args.dev)
     torch.manual_seed(args.seed)
-    model = build_parser(args, trees)
+    model = build_parser(args, trees).to(args.device)
     return fit(args, ParsingTask(model, args.punct), trees, lambda s: len(s.words), dev, args.encoder, started, "LAS")
 
 
@@ -108,17 +110,17 @@ def text_trees(path: str) -> list[TreeSentence]:
 
 def distill(args) -> int:
     started = time.time()
-    teacher = load(args.teacher)
+    teacher = load(args.teacher, args.device)
     trees, dev = training_trees(args, "student-"), read_conllu_trees(args.dev)
     torch.manual_seed(args.seed)
-    student = build_parser(args, trees, "student-", rels=teacher.rels)
+    student = build_parser(args, trees, "student-", rels=teacher.rels).to(args.device)
     transfer = [s for path in args.transfer for s in text_trees(path)]
     task, data, key = distillation_run(args, teacher, ParsingTask(student, args.punct), trees, transfer)
     return fit(args, task, data, key, dev, args.student_encoder, started, "LAS")
 
 
 def evaluate(args) -> int:
-    model = load(args.model)
+    model = load(args.model, args.device)
     trees = read_conllu_trees(args.data, require_single_root=False)
     heads, rels = ParsingTask(model).predict(trees)
     scores = attachment_scores([t.heads for t in trees], [t.rels for t in trees], heads, rels,
@@ -132,7 +134,7 @@ def evaluate(args) -> int:
 
 
 def predict(args) -> int:
-    model = load(args.model)
+    model = load(args.model, args.device)
     if args.format == "text":
         sentences = text_trees(args.input)
         heads, rels = ParsingTask(model).predict(sentences)

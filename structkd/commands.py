@@ -18,6 +18,7 @@ from .encoders import DEFAULT_MODEL, BiLSTMEncoder, TransformerEncoder
 from .training import DistillationTask, Indexed, TrainConfig, Trainer, teacher_targets
 
 DEFAULT_LR = {"transformer": 5e-5, "bilstm": 2e-3}
+DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def option(args: argparse.Namespace, prefix: str, name: str):
@@ -48,12 +49,19 @@ def build_encoder(args: argparse.Namespace, corpus: Sequence[Sequence[str]], pre
                                      hidden_size=option(args, prefix, "hidden"), num_layers=option(args, prefix, "layers"))
 
 
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default=DEFAULT_DEVICE,
+                        help=f"torch device of the models, e.g. cpu, cuda, cuda:1 (default here: {DEFAULT_DEVICE})")
+
+
 def add_training_options(parser: argparse.ArgumentParser) -> None:
+    add_device_option(parser)
     parser.add_argument("--epochs", type=int, default=10, help="maximum epochs")
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-5 transformer, 2e-3 BiLSTM)")
     parser.add_argument("--patience", type=int, default=3, help="stop after this many epochs without dev gain")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (a fixed seed reproduces a run)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed (a fixed seed reproduces a run, bit for bit on CPU)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from structkd.commands import (
-    TaskFamily, add_distillation_options, add_encoder_options, add_training_options, build_encoder, distillation_run,
+    TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options, build_encoder,
+    distillation_run,
     fit, option,
 )
 from structkd.data import (
@@ -81,6 +82,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         _add_data(parser, training=False)
         parser.add_argument("--strict", action="store_true", help="seqeval strict mode in the model's scheme")
         parser.add_argument("--json", default=None, help="also write the scores to this JSON file")
+        add_device_option(parser)
     else:
         parser.add_argument("--model", required=True, help="model folder")
         parser.add_argument("--input", required=True, help="file to tag")
@@ -88,6 +90,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--format", choices=sorted(READERS) + ["text"], default="uner",
                             help="input format; text = one whitespace-tokenised sentence a line, written back as "
                                  "token<TAB>tag lines")
+        add_device_option(parser)
 
 
 def build_tagger(args, sentences, prefix: str = "", tags: list[str] | None = None) -> Tagger:
@@ -127,23 +130,24 @@ def train(args) -> int:
     started = time.time()
     train_set, dev = _load_splits(args, args.scheme)
     torch.manual_seed(args.seed)
-    model = build_tagger(args, train_set)
+    model = build_tagger(args, train_set).to(args.device)
     return fit(args, TaggingTask(model), train_set, lambda s: len(s.tokens), dev, args.encoder, started, "F1")
 
 
 def distill(args) -> int:
     started = time.time()
-    teacher = load_teacher(args.teacher)
+    teacher = load_teacher(args.teacher, args.device)
     train_set, dev = _load_splits(args, args.student_scheme)
     torch.manual_seed(args.seed)
     student = build_tagger(args, train_set, prefix="student-", tags=student_tags(teacher, args.student_scheme))
+    student.to(args.device)
     transfer = [s for path in args.transfer for s in read_text(path)]
     task, data, key = distillation_run(args, teacher, TaggingTask(student), train_set, transfer)
     return fit(args, task, data, key, dev, args.student_encoder, started, "F1")
 
 
 def evaluate(args) -> int:
-    model = load(args.model)
+    model = load(args.model, args.device)
     scheme = detect_scheme(model.tags)
     sentences = read(args.data, args.format, scheme)
     predicted = TaggingTask(model).predict(sentences)
@@ -158,7 +162,7 @@ def evaluate(args) -> int:
 
 
 def predict(args) -> int:
-    model = load(args.model)
+    model = load(args.model, args.device)
     sentences = read(args.input, args.format)
     predicted = TaggingTask(model).predict(sentences)
     if args.format in WRITERS:

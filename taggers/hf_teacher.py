@@ -45,16 +45,16 @@ class HFTokenClassifier(nn.Module):
         return MaxEnt(self.classifier(vectors), lengths, labels=self.tags)
 
 
-def load_teacher(folder: str | Path) -> nn.Module:
+def load_teacher(folder: str | Path, device: str = "cpu") -> nn.Module:
     """A structkd model folder (:func:`structkd.persistence.load`) or a Hugging Face token-classification
-    folder (:class:`HFTokenClassifier`), told apart by their ``config.json``."""
+    folder (:class:`HFTokenClassifier`), told apart by their ``config.json``, on ``device``."""
     config_path = Path(folder) / "config.json"
     if not config_path.is_file():
         raise ModelFolderError(f"{folder}: no config.json: not a model folder")
     config = json.loads(config_path.read_text())
     if "class" in config:
-        return load(folder)
+        return load(folder, device)
     if any(arch.endswith("ForTokenClassification") for arch in config.get("architectures", [])):
         with torch.no_grad():
-            return HFTokenClassifier(folder)
+            return HFTokenClassifier(folder).to(device)
     raise ModelFolderError(f"{folder}: neither a structkd model nor a Hugging Face token-classification model")

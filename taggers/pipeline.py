@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -21,8 +20,8 @@ from structkd.cli import main as cli
 from structkd.data import Sentence, read_uner
 from structkd.metrics import entity_scores
 from structkd.persistence import load
+from structkd.throughput import size_and_speed
 
-from .model import Tagger
 from .task import TaggingTask
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data"
@@ -30,23 +29,10 @@ FILES = {"train": "uner_en_ewt-ud-train.prerelease.sample.iob2", "dev": "uner_en
          "test": "uner_en_ewt-ud-test.sample.iob2", "transfer": "atis.sample.txt"}
 
 
-@torch.no_grad()
-def sentences_per_second(model: Tagger, sentences: Sequence[Sentence], batch_size: int, repeats: int = 1) -> float:
-    """CPU decoding throughput of ``model`` (eval mode) over ``sentences`` in batches of ``batch_size``."""
-    task = TaggingTask(model, eval_batch_size=batch_size)
-    task.predict(sentences[:batch_size])  # warm-up
-    start = time.perf_counter()
-    for _ in range(repeats):
-        task.predict(sentences)
-    return repeats * len(sentences) / (time.perf_counter() - start)
-
-
 def measure(folder: Path, test: Sequence[Sentence]) -> dict:
     """Test F1, parameters and sentences per second (batch 32 and 1) of the model in ``folder``."""
-    model = load(folder)
-    predicted = TaggingTask(model).predict(test)
-    return {"f1": entity_scores([s.tags for s in test], predicted)["f1"], "parameters": model.num_parameters(),
-            "speed_32": sentences_per_second(model, test, 32), "speed_1": sentences_per_second(model, test, 1)}
+    task = TaggingTask(load(folder))
+    return {"f1": entity_scores([s.tags for s in test], task.predict(test))["f1"], **size_and_speed(task, test)}
 
 
 def run_once(folder: Path, argv: list[str]) -> None:

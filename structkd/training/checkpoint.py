@@ -36,7 +36,7 @@ def _split_optimizer_state(state_dict: dict) -> tuple[dict[str, torch.Tensor], d
     for param, values in state_dict["state"].items():
         for name, value in values.items():
             if torch.is_tensor(value):
-                tensors[f"{param}.{name}"] = value.detach().clone().contiguous()
+                tensors[f"{param}.{name}"] = value.detach().cpu().clone().contiguous()
             else:
                 scalars[f"{param}.{name}"] = value
     return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
@@ -57,7 +57,7 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer: torch
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp / MODEL))
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / MODEL))
     tensors, meta = _split_optimizer_state(optimizer.state_dict())
     save_file(tensors, str(tmp / OPTIMIZER))
     (tmp / OPTIMIZER_META).write_text(json.dumps(meta))

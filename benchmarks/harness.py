@@ -1,0 +1,675 @@
+"""The machinery shared by the task benchmarks (``ner.py``, ``parsing.py``): plan, resume, parallel jobs, report.
+
+A benchmark is a :class:`Spec`: its CLI task family, data, teachers, students, scenarios and KD methods.
+Every run is one ``structkd train TASK`` or ``structkd distill TASK`` call (in-process, through
+``structkd.cli.main``) into its own folder under ``--runs``, followed by ``structkd evaluate TASK`` on the
+dev and test files; the run's ``result.json`` marks it finished.  A finished run is skipped when the
+benchmark is started again, an interrupted one is resumed from its checkpoint, so a plan can be completed
+over several sessions.  With ``--jobs N`` the runs are spread over N worker processes (a student starts
+once its teacher is finished); each worker's output goes to ``RUN.log`` under ``--runs``.
+
+Once the teachers and the seed-0 students whose speed is measured are finished, one process measures
+parameters and CPU sentences per second (batch 32 and batch 1, the test file) of all of them, so that their
+ratios are comparable; the numbers are kept in ``speed.json`` under ``--runs``.  The report (``--results``,
+markdown) and its plot (the same name, ``.png``) are rewritten after every finished run.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import fnmatch
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from objective_speed import code_version, cpu_seconds, other_load  # noqa: E402  (sibling benchmark)
+from structkd.cli import main as cli  # noqa: E402
+from taggers.pipeline import run_once  # noqa: E402
+
+RESULT, SPEED = "result.json", "speed.json"
+DODGE = 1.03  # plot: horizontal spread (factor per row) of the student rows drawn at one architecture's speed
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Where the data and runs are, and the sizes of this benchmark."""
+
+    data: Path
+    runs: Path
+    seeds: int
+    transfer: tuple[str, ...]
+    teacher_epochs: int
+    student_epochs: int
+    max_train: int | None
+    device: str
+
+    def file(self, relative: str) -> str:
+        return str(self.data / relative)
+
+    def transfer_files(self) -> list[str]:
+        return [self.file(f"unlabeled-en/{stem}.txt") for stem in self.transfer]
+
+    @property
+    def transfer_tag(self) -> str:
+        """``transfer`` for the CC BY-SA files alone, ``transfer-nc`` when non-commercial files are added."""
+        return "transfer-nc" if set(self.transfer) & set(NC_TRANSFER) else "transfer"
+
+
+#: transfer text in ``unlabeled-en``: CC BY-SA 4.0 files, and CC BY-NC-SA 4.0 ones (research runs only)
+CC_TRANSFER = ("Atis", "ESLSpok", "CTeTex", "Pronouns")
+NC_TRANSFER = ("LinES", "ParTUT", "GENTLE")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One CLI training call: its run name, its arguments (without ``--output``) and the teacher it needs."""
+
+    name: str
+    argv: tuple[str, ...]
+    teacher: str | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One task benchmark.
+
+    ``teachers`` and ``students`` map a model key to its label; ``scenarios`` maps a scenario name to
+    ``(teacher key, student key, methods in table order)``, methods being keys of ``methods`` ("gold",
+    "token", "posterior", "topk", "structural", "transfer").  ``model_options(key, prefix)`` gives the CLI
+    options that make the model ``key`` (``prefix`` "student-" inside ``distill``); ``method_options`` the
+    extra ``distill`` options of a method.  ``measure(folder, test)`` returns ``parameters``, ``speed_32``
+    and ``speed_1`` of a saved model; ``keep_target(teacher score, student mean)`` says whether a student
+    keeps enough of its teacher's score, as ``(ok, text)``; ``extra_sections(setup)`` adds report lines.
+    """
+
+    task: str
+    title: str
+    metric: str
+    metric_label: str
+    train: str
+    splits: dict[str, str]
+    teachers: dict[str, str]
+    students: dict[str, str]
+    scenarios: dict[str, tuple[str, str, tuple[str, ...]]]
+    methods: dict[str, str]
+    teacher_hyper: dict
+    student_hyper: dict
+    model_options: Callable[[str, str], list[str]]
+    read_test: Callable[[str], list]
+    measure: Callable[[Path, Sequence], dict]
+    keep_target: Callable[[float, float], tuple[bool, str]]
+    keep_text: str
+    gold_margin: float
+    data_lines: Callable[[Setup], list[str]]
+    settings_lines: Callable[[Setup], list[str]]
+    teacher_columns: tuple[list[str], Callable[[dict], list[str]]]
+    lam: float = 0.5
+    extra_sections: Callable[[Setup], list[str]] = lambda setup: []
+    method_options: dict[str, list[str]] = field(default_factory=dict)
+    speedup: float = 10.0
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (f"{self.keep_text} at >= {self.speedup:g}x its speed",
+                f"beats gold only by >= {self.gold_margin:g} {self.metric_label}",
+                "beats token-level KD by more than the seed deviation")
+
+
+# ----------------------------------------------------------------------------- the plan
+def training_argv(setup: Setup, spec: Spec, hyper: dict, epochs: int, seed: int) -> list[str]:
+    """Data and optimisation options shared by every training call."""
+    limit = ["--max-sentences", str(setup.max_train)] if setup.max_train else []
+    return ["--train", setup.file(spec.train), "--dev", setup.file(spec.splits["dev"]), *limit, "--epochs",
+            str(epochs), "--lr", str(hyper["lr"]), "--batch-size", str(hyper["batch_size"]), "--patience",
+            str(hyper["patience"]), "--seed", str(seed), "--device", setup.device]
+
+
+def teacher_run(setup: Setup, spec: Spec, key: str) -> Run:
+    """The MiniLM teacher ``key`` (seed 0)."""
+    return Run(f"teacher-{key}", ("train", spec.task, "--encoder", "transformer", *spec.model_options(key, ""),
+                                  *training_argv(setup, spec, spec.teacher_hyper, setup.teacher_epochs, 0)))
+
+
+def student_run(setup: Setup, spec: Spec, scenario: str, method: str, seed: int) -> Run:
+    """The BiLSTM student of ``scenario`` trained with ``method``."""
+    teacher_key, key, _ = spec.scenarios[scenario]
+    training = training_argv(setup, spec, spec.student_hyper, setup.student_epochs, seed)
+    if method == "gold":
+        return Run(f"gold-{key}-s{seed}", ("train", spec.task, "--encoder", "bilstm", *spec.model_options(key, ""),
+                                           *training))
+    teacher = teacher_run(setup, spec, teacher_key).name
+    objective, name, extra = method, f"{scenario}-{method}-s{seed}", spec.method_options.get(method, [])
+    if method == "transfer":
+        objective, name = "structural", f"{scenario}-structural+{setup.transfer_tag}-s{seed}"
+        extra = ["--transfer", *setup.transfer_files()]
+    return Run(name, ("distill", spec.task, "--teacher", str(setup.runs / teacher / "best"), "--student-encoder",
+                      "bilstm", *spec.model_options(key, "student-"), "--objective", objective, "--lam",
+                      str(spec.lam), *extra, *training), teacher)
+
+
+def row_runs(setup: Setup, spec: Spec, scenario: str, method: str) -> list[Run]:
+    """The runs (one per seed) behind one row of the student table."""
+    return [student_run(setup, spec, scenario, method, seed) for seed in range(setup.seeds)]
+
+
+def plan(setup: Setup, spec: Spec) -> list[Run]:
+    """Every run, teachers first, then the students seed by seed (a gold-only run shared by two scenarios
+    appears once)."""
+    runs = {run.name: run for run in (teacher_run(setup, spec, key) for key in spec.teachers)}
+    for seed in range(setup.seeds):
+        for scenario, (_, _, methods) in spec.scenarios.items():
+            for method in methods:
+                run = student_run(setup, spec, scenario, method, seed)
+                runs.setdefault(run.name, run)
+    return list(runs.values())
+
+
+def speed_student(setup: Setup, spec: Spec, key: str) -> Run:
+    """The student of architecture ``key`` whose speed is measured: the seed-0 structural-KD student of the
+    first scenario with that student (speed depends on the architecture only)."""
+    scenario = next(s for s, (_, student, _) in spec.scenarios.items() if student == key)
+    return student_run(setup, spec, scenario, "structural", 0)
+
+
+def speed_models(setup: Setup, spec: Spec) -> dict[str, str]:
+    """Run name -> architecture of the models whose speed is measured: the teachers, one student each."""
+    teachers = {teacher_run(setup, spec, key).name: label for key, label in spec.teachers.items()}
+    return teachers | {speed_student(setup, spec, key).name: label for key, label in spec.students.items()}
+
+
+def selected(runs: list[Run], patterns: list[str] | None) -> list[Run]:
+    """The runs matching any pattern (a glob, or else a substring of the name); all without patterns."""
+    def match(name: str, pattern: str) -> bool:
+        return fnmatch.fnmatch(name, pattern) if any(c in pattern for c in "*?[") else pattern in name
+
+    return [run for run in runs if not patterns or any(match(run.name, p) for p in patterns)]
+
+
+# ----------------------------------------------------------------------------- running
+def machine(device: str = "cpu", threads: int | None = None) -> str:
+    """The CPU (or, for a CUDA device, the GPU), usable cores, torch version and threads of this process."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    where = f"{cpu}, {len(os.sched_getaffinity(0))} usable cores of {os.cpu_count()}"
+    if device.startswith("cuda"):
+        where = f"{torch.cuda.get_device_name(torch.device(device))} (CUDA) with {where}"
+    return f"{where}, torch {torch.__version__}, {threads or torch.get_num_threads()} threads"
+
+
+def finished(setup: Setup) -> dict[str, dict]:
+    """The results of every finished run under ``setup.runs``, by run name."""
+    return {path.parent.name: json.loads(path.read_text()) for path in sorted(setup.runs.glob(f"*/{RESULT}"))}
+
+
+def evaluate(setup: Setup, spec: Spec, model: Path, data: str, out: Path) -> dict:
+    """``structkd evaluate TASK`` of ``model`` on ``data``: the scores it writes to ``out``."""
+    argv = ["evaluate", spec.task, "--model", str(model), "--data", data, "--json", str(out), "--device", setup.device]
+    if cli(argv) != 0:
+        raise SystemExit(f"failed: structkd {' '.join(argv)}")
+    return json.loads(out.read_text())
+
+
+def execute(setup: Setup, spec: Spec, run: Run, quiet: bool) -> None:
+    """Train (or resume, or reuse) ``run`` and evaluate it on dev and test; write its ``result.json``."""
+    folder = setup.runs / run.name
+    print(f"\n=== {run.name}: structkd {' '.join(run.argv)}", flush=True)
+    run_once(folder, list(run.argv) + (["--quiet"] if quiet else []))
+    scores = {split: evaluate(setup, spec, folder / "best", setup.file(path), folder / f"{split}.json")
+              for split, path in spec.splits.items()}
+    summary = json.loads((folder / "summary.json").read_text())
+    log = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
+    result = dict(name=run.name, argv=list(run.argv), **scores, best_epoch=summary["epoch"],
+                  parameters=summary["parameters"], train_seconds=summary["seconds"],
+                  nonfinite_loss_epochs=[e["epoch"] for e in log if not math.isfinite(e["train_loss"])],
+                  machine=machine(setup.device), finished=datetime.datetime.now().isoformat(timespec="seconds"))
+    (folder / RESULT).write_text(json.dumps(result, indent=2))
+
+
+def status(setup: Setup, spec: Spec, run: Run, results: dict) -> str:
+    """What state ``run`` is in: done, interrupted, waiting for its teacher, or to do."""
+    if run.name in results:
+        r = results[run.name]
+        other = "" if r["argv"] == list(run.argv) else "  [made with other settings than planned now]"
+        return f"done: dev {spec.metric_label} {r['dev'][spec.metric]:.2f}, test {r['test'][spec.metric]:.2f}{other}"
+    if (setup.runs / run.name / "checkpoint").exists():
+        return "interrupted: will resume from its checkpoint"
+    if run.teacher and run.teacher not in results:
+        return f"to do, after {run.teacher}"
+    return "to do"
+
+
+def train_all(setup: Setup, spec: Spec, runs: list[Run], args) -> None:
+    """Run every unfinished run of ``runs`` whose teacher is finished, in this process, rewriting the report
+    after each."""
+    for run in runs:
+        results = finished(setup)
+        if run.name in results:
+            print(f"{run.name}: done, skipped")
+        elif run.teacher and run.teacher not in results:
+            print(f"{run.name}: skipped, its teacher {run.teacher} is not finished")
+        else:
+            started = time.time()
+            execute(setup, spec, run, args.quiet)
+            print(f"{run.name}: finished in {(time.time() - started) / 60:.1f} min", flush=True)
+            write_report(setup, spec, finished(setup), load_speed(setup, spec), args)
+
+
+def train_parallel(setup: Setup, spec: Spec, runs: list[Run], args) -> None:
+    """Run the unfinished runs of ``runs`` in up to ``args.jobs`` worker processes (this script with
+    ``--worker RUN``), each as soon as its teacher is finished; rewrite the report after each."""
+    todo = [run for run in runs if run.name not in finished(setup)]
+    names = {run.name for run in runs}
+    running: dict[str, subprocess.Popen] = {}
+    failed: set[str] = set()
+    while todo or running:
+        done = finished(setup)
+        for name, process in list(running.items()):
+            if process.poll() is not None:
+                del running[name]
+                ok = name in done
+                failed |= set() if ok else {name}
+                print(f"{name}: {'finished' if ok else f'FAILED (exit {process.returncode}), see {name}.log'}",
+                      flush=True)
+                write_report(setup, spec, done, load_speed(setup, spec, done), args)
+        blocked = [run for run in todo if run.teacher in failed or (run.teacher and run.teacher not in done
+                                                                    and run.teacher not in names)]
+        for run in blocked:
+            print(f"{run.name}: skipped, its teacher {run.teacher} is not finished")
+        todo = [run for run in todo if run not in blocked]
+        for run in [r for r in todo if not r.teacher or r.teacher in done][: args.jobs - len(running)]:
+            todo.remove(run)
+            log = open(setup.runs / f"{run.name}.log", "a")
+            running[run.name] = subprocess.Popen(
+                [sys.executable, sys.argv[0], *args.argv, "--worker", run.name, "--quiet"], stdout=log,
+                stderr=subprocess.STDOUT)
+            print(f"{run.name}: started ({len(running)} running, {len(todo)} waiting)", flush=True)
+        time.sleep(2)
+
+
+def load_speed(setup: Setup, spec: Spec, results: dict | None = None) -> dict | None:
+    """The stored speed measurement, if it was taken of the models now finished (else None)."""
+    path = setup.runs / SPEED
+    if not path.exists():
+        return None
+    speed = json.loads(path.read_text())
+    results = finished(setup) if results is None else results
+    current = {name: results.get(name, {}).get("finished") for name in speed_models(setup, spec)}
+    return speed if speed["models_finished"] == current else None
+
+
+def measure_speed(setup: Setup, spec: Spec, results: dict, threads: int, sentences: int | None) -> dict:
+    """Parameters and sentences per second (batch 32 and 1) of the speed models, all in this process, on CPU,
+    over the first ``sentences`` test sentences (all by default)."""
+    test = spec.read_test(setup.file(spec.splits["test"]))[:sentences]
+    models = speed_models(setup, spec)
+    print(f"\n=== speed: {', '.join(models)} on {len(test)} test sentences", flush=True)
+    cpu_start, wall_start = cpu_seconds(), time.perf_counter()
+    rows = {name: spec.measure(setup.runs / name / "best", test) for name in models}
+    load = other_load(cpu_start, cpu_seconds(), time.perf_counter() - wall_start)
+    return {"machine": machine("cpu", threads), "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "code": code_version(), "sentences": len(test), "other_load": load, "models": rows,
+            "models_finished": {name: results[name]["finished"] for name in models}}
+
+
+def update_speed(setup: Setup, spec: Spec, threads: int, remeasure: bool, sentences: int | None) -> dict | None:
+    """The speed measurement: taken now if every speed model is finished and none is stored for them."""
+    results = finished(setup)
+    speed = load_speed(setup, spec, results)
+    if (speed and not remeasure) or any(name not in results for name in speed_models(setup, spec)):
+        return speed
+    speed = measure_speed(setup, spec, results, threads, sentences)
+    (setup.runs / SPEED).write_text(json.dumps(speed, indent=2))
+    return speed
+
+
+# ----------------------------------------------------------------------------- the report
+@dataclass
+class Scores:
+    """One table row's scores (the spec's metric) over the finished seeds."""
+
+    dev: list[float]
+    test: list[float]
+    planned: int
+    nonfinite: int  # finished runs with a non-finite training loss in some epoch
+
+    @classmethod
+    def of(cls, runs: list[Run], results: dict, metric: str) -> "Scores":
+        done = [results[run.name] for run in runs if run.name in results]
+        return cls([r["dev"][metric] for r in done], [r["test"][metric] for r in done], len(runs),
+                   sum(bool(r.get("nonfinite_loss_epochs")) for r in done))
+
+    @property
+    def complete(self) -> bool:
+        return len(self.test) == self.planned > 0
+
+    def mean(self, split: str = "test") -> float:
+        return statistics.mean(getattr(self, split))
+
+    def std(self, split: str = "test") -> float | None:
+        """Sample standard deviation over the finished seeds (None for fewer than 2)."""
+        values = getattr(self, split)
+        return statistics.stdev(values) if len(values) > 1 else None
+
+    def cell(self, split: str) -> str:
+        if not getattr(self, split):
+            return f"n/a (0 of {self.planned} seeds done)"
+        std = self.std(split)
+        return f"{self.mean(split):.2f} ± {std:.2f}" if std is not None else f"{self.mean(split):.2f}"
+
+    def seeds(self) -> str:
+        return str(self.planned) if self.complete else f"{len(self.test)} of {self.planned} done"
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(row) + " |" for row in rows), ""]
+
+
+def header_section(spec: Spec, results: dict, speed: dict | None, command: str) -> list[str]:
+    trained_on = sorted({r["machine"] for r in results.values()})
+    return [
+        f"# structkd: {spec.title}",
+        "",
+        f"- report written {datetime.datetime.now().isoformat(timespec='seconds')} by `{command}` "
+        f"({code_version()}); every result below was measured by that script",
+        f"- runs trained on: {'; '.join(trained_on) or 'none yet'}",
+        f"- speed measured on: {speed['machine']} ({speed['date']}, {speed['code']})" if speed else
+        "- speed: not yet measured (the teachers and the seed-0 structural students must be finished first)",
+        "",
+    ]
+
+
+def settings_section(setup: Setup, spec: Spec, runs: list[Run], results: dict) -> list[str]:
+    other = [run.name for run in runs if run.name in results and results[run.name]["argv"] != list(run.argv)]
+    lines = ["## Settings", "", *spec.settings_lines(setup),
+             f"- KD: lam = {spec.lam} (lam * KD + (1 - lam) * gold; transfer sentences: KD alone), temperature 1; "
+             "the teacher's marginals over the student's substructures are computed once before training",
+             f"- every run: `structkd train {spec.task}` or `structkd distill {spec.task}`, then `structkd evaluate "
+             f"{spec.task}` on dev and test; the exact arguments are in each run's `result.json`"]
+    if other:
+        lines.append(f"- **{len(other)} finished runs were made with other arguments than these**: {', '.join(other)}")
+    return lines + [""]
+
+
+def hyper_text(hyper: dict, epochs: int, metric_label: str) -> str:
+    """The optimisation settings of a model family, in words."""
+    return (f"AdamW lr {hyper['lr']:g}, batch {hyper['batch_size']}, at most {epochs} epochs, "
+            f"patience {hyper['patience']} (best dev {metric_label} epoch kept)")
+
+
+def teacher_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
+    header, cells = spec.teacher_columns
+    rows = []
+    for key, label in spec.teachers.items():
+        r = results.get(teacher_run(setup, spec, key).name)
+        rows.append([label, *(["n/a (not finished)"] + [""] * (len(header) + 4) if r is None else
+                              [f"{r['dev'][spec.metric]:.2f}", f"{r['test'][spec.metric]:.2f}", *cells(r),
+                               f"{r['parameters']:,}", str(r["best_epoch"]), f"{r['train_seconds'] / 60:.0f}"])])
+    return ["## Teachers", "",
+            *table(["teacher", f"dev {spec.metric_label}", f"test {spec.metric_label}", *header, "parameters",
+                    "best epoch", "train min*"], rows),
+            "\\* wall-clock minutes of the session that finished the run (a resumed run: its last session only).", ""]
+
+
+def student_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
+    rows, flagged = [], False
+    for scenario, (teacher_key, key, methods) in spec.scenarios.items():
+        teacher = results.get(teacher_run(setup, spec, teacher_key).name)
+        pair = f"{spec.teachers[teacher_key]} -> {spec.students[key]}"
+        rows.append([scenario, pair, "teacher",
+                     *([f"{teacher['dev'][spec.metric]:.2f}", f"{teacher['test'][spec.metric]:.2f}", "1"]
+                       if teacher else ["n/a", "n/a", "0 of 1 done"])])
+        for method in methods:
+            scores = Scores.of(row_runs(setup, spec, scenario, method), results, spec.metric)
+            flag = f" ‡ ({scores.nonfinite} of {len(scores.test)} runs)" if scores.nonfinite else ""
+            flagged = flagged or bool(flag)
+            rows.append([scenario, pair, spec.methods[method] + flag, scores.cell("dev"), scores.cell("test"),
+                         scores.seeds()])
+    m = spec.metric_label
+    return ["## Students (BiLSTM) by scenario", "",
+            f"{m}, mean ± sample standard deviation over the finished seeds (teachers: one run, seed 0).", "",
+            *table(["scenario", "teacher -> student", "method", f"dev {m}", f"test {m}", "seeds"], rows),
+            *(["‡ the training loss was not finite (inf or NaN) in at least one epoch of these runs (see their "
+               "`train_log.jsonl`): their scores do not measure the method.", ""] if flagged else [])]
+
+
+def _ratios(setup: Setup, spec: Spec, speed: dict, teacher_key: str, key: str) -> dict:
+    """Teacher / student parameters and student / teacher sentences per second at batch 32 and 1."""
+    t = speed["models"][teacher_run(setup, spec, teacher_key).name]
+    s = speed["models"][speed_student(setup, spec, key).name]
+    return {"parameters": t["parameters"] / s["parameters"], "speed_32": s["speed_32"] / t["speed_32"],
+            "speed_1": s["speed_1"] / t["speed_1"]}
+
+
+def speed_section(setup: Setup, spec: Spec, results: dict, speed: dict | None) -> list[str]:
+    if speed is None:
+        missing = sorted(set(speed_models(setup, spec)) - set(results))
+        why = (f"it needs {', '.join(missing)} finished first" if missing else
+               "the models are finished; a run without --report-only measures them")
+        return ["## Size and speed", "", f"Not yet measured: {why}.", ""]
+    rows = [[label, name, f"{speed['models'][name]['parameters']:,}", f"{speed['models'][name]['speed_32']:.1f}",
+             f"{speed['models'][name]['speed_1']:.1f}"] for name, label in speed_models(setup, spec).items()]
+    ratios = []
+    for scenario, (teacher_key, key, _) in spec.scenarios.items():
+        r = _ratios(setup, spec, speed, teacher_key, key)
+        ratios.append([scenario, f"{spec.teachers[teacher_key]} -> {spec.students[key]}", f"{r['parameters']:.1f}x",
+                       f"{r['speed_32']:.1f}x", f"{r['speed_1']:.1f}x"])
+    return ["## Size and speed", "",
+            f"Measured in one process on {speed['machine']}: decoding (eval mode, no grad) the {speed['sentences']:,} "
+            f"test sentences in batches of 32 and of 1, after one warm-up batch; other processes kept "
+            f"{speed['other_load']:.2f} cores busy on average meanwhile. A student's speed depends on its "
+            "architecture only, so one student per architecture (seed 0) is timed.", "",
+            *table(["model", "run", "parameters", "sentences/s, batch 32", "sentences/s, batch 1"], rows),
+            *table(["scenario", "teacher -> student", "teacher / student parameters", "student / teacher speed, "
+                    "batch 32", "student / teacher speed, batch 1"], ratios)]
+
+
+def _verdict(ok: bool, detail: str) -> str:
+    return ("met: " if ok else "**missed**: ") + detail
+
+
+def target_checks(setup: Setup, spec: Spec, results: dict, speed: dict | None) -> list[list[str]]:
+    """Per scenario, the targets of the structural-KD student on the test metric: met, missed or not yet
+    measured."""
+    rows = []
+    for scenario, (teacher_key, key, _) in spec.scenarios.items():
+        teacher = results.get(teacher_run(setup, spec, teacher_key).name)
+        scores = {m: Scores.of(row_runs(setup, spec, scenario, m), results, spec.metric)
+                  for m in ("gold", "token", "structural")}
+        waiting = ["the teacher"] * (teacher is None) + [f"{spec.methods[m]} ({s.seeds()})" for m, s in scores.items()
+                                                         if not s.complete]
+        if waiting:
+            rows += [[scenario, target, f"not yet measured: waiting for {', '.join(waiting)}"]
+                     for target in spec.targets]
+            continue
+        ratios = _ratios(setup, spec, speed, teacher_key, key) if speed else None
+        checks = [_keep_check(spec, teacher["test"][spec.metric], scores["structural"], ratios),
+                  _gold_check(spec, scores["structural"], scores["gold"]),
+                  _token_check(spec, scores["structural"], scores["token"], key)]
+        if scores["structural"].nonfinite:
+            checks = [check + " (‡: the structural-KD runs had a non-finite training loss)" for check in checks]
+        rows += [[scenario, target, check] for target, check in zip(spec.targets, checks)]
+    return rows
+
+
+def _keep_check(spec: Spec, teacher: float, structural: Scores, ratios: dict | None) -> str:
+    if ratios is None:
+        return "not yet measured: no speed measurement of these models yet"
+    ok, text = spec.keep_target(teacher, structural.mean())
+    fast = min(ratios["speed_32"], ratios["speed_1"]) >= spec.speedup
+    return _verdict(ok and fast, f"{text} at {ratios['speed_32']:.1f}x its speed at batch 32 and "
+                                 f"{ratios['speed_1']:.1f}x at batch 1 (needs {spec.speedup:g}x at both)")
+
+
+def _gold_check(spec: Spec, structural: Scores, gold: Scores) -> str:
+    gain = structural.mean() - gold.mean()
+    return _verdict(gain >= spec.gold_margin, f"{gain:+.2f} test {spec.metric_label} over gold only "
+                                              f"(needs +{spec.gold_margin:g})")
+
+
+def _token_check(spec: Spec, structural: Scores, token: Scores, key: str) -> str:
+    if structural.test == token.test:
+        return ("**missed**: token-level KD scores exactly what structural KD scores, seed for seed: for this "
+                "pair the two objectives coincide")
+    gain = structural.mean() - token.mean()
+    deviations = [d for d in (structural.std(), token.std()) if d is not None]
+    if not deviations:
+        return "not yet measured: a seed deviation needs at least 2 seeds"
+    noise = max(deviations)
+    return _verdict(gain > noise, f"{gain:+.2f} test {spec.metric_label} over token-level KD; the larger seed "
+                                  f"standard deviation of the two is {noise:.2f}"
+                                  + ("" if gain > noise else ": the difference is within seed noise"))
+
+
+def target_section(setup: Setup, spec: Spec, results: dict, speed: dict | None) -> list[str]:
+    return ["## Targets", "",
+            "For the structural-KD student of each scenario (without transfer text), on the test set, "
+            f"mean over {setup.seeds} seeds; speed as in the ratio table.", "",
+            *table(["scenario", "target", "result"], target_checks(setup, spec, results, speed))]
+
+
+def write_report(setup: Setup, spec: Spec, results: dict, speed: dict | None, args) -> None:
+    """Write the markdown report and its plot beside it."""
+    command = f"python benchmarks/{Path(sys.argv[0]).name} " + " ".join(args.argv)
+    lines = [*header_section(spec, results, speed, command.strip()), "## Data", "", *spec.data_lines(setup), "",
+             *settings_section(setup, spec, plan(setup, spec), results), *teacher_section(setup, spec, results),
+             *student_section(setup, spec, results), *speed_section(setup, spec, results, speed),
+             *target_section(setup, spec, results, speed), *spec.extra_sections(setup)]
+    plot = args.results.with_suffix(".png")
+    if speed is not None:
+        draw_plot(setup, spec, results, speed, plot)
+        lines += ["## Accuracy against speed", "", f"![test {spec.metric_label} against sentences per second]"
+                  f"({plot.name})", "",
+                  "Students of one architecture share its measured speed; their rows are drawn slightly apart "
+                  "around it so that they can be told apart. Error bars: standard deviation over seeds.", ""]
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text("\n".join(lines))
+    print(f"wrote {args.results}" + (f" and {plot}" if speed is not None else ""))
+
+
+def draw_plot(setup: Setup, spec: Spec, results: dict, speed: dict, path: Path) -> None:
+    """Test metric against sentences per second at batch 32 (log x): the teachers, and every student row
+    (mean ± std over its seeds) at the speed of its architecture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    def handle(label: str, marker: str = "", color: str = "black") -> Line2D:
+        return Line2D([], [], color=color, marker=marker, linestyle="", markersize=8, label=label)
+
+    fig, ax = plt.subplots(figsize=(11, 6))
+    teacher_markers = dict(zip(spec.teachers, "*PX"))
+    markers, colors = dict(zip(spec.scenarios, "osD^v")), dict(zip(spec.methods, plt.get_cmap("tab10").colors))
+    for key, marker in teacher_markers.items():
+        name = teacher_run(setup, spec, key).name
+        ax.plot(speed["models"][name]["speed_32"], results[name]["test"][spec.metric], marker, color="black",
+                markersize=11)
+    for key, label in spec.students.items():
+        x = speed["models"][speed_student(setup, spec, key).name]["speed_32"]
+        rows = [(scenario, method) for scenario, (_, k, methods) in spec.scenarios.items() if k == key
+                for method in methods]
+        for i, (scenario, method) in enumerate(rows):
+            scores = Scores.of(row_runs(setup, spec, scenario, method), results, spec.metric)
+            if scores.test:  # rows of one architecture are spread around its speed, to be told apart
+                ax.errorbar(x * DODGE ** (i - (len(rows) - 1) / 2), scores.mean(), yerr=scores.std() or 0,
+                            fmt=markers[scenario], color=colors[method], capsize=3, markersize=7, alpha=0.85)
+        ax.text(x, 0.02, label, ha="center", va="bottom", fontsize=8, transform=ax.get_xaxis_transform())
+    ax.set_xscale("log")
+    ax.margins(x=0.08)
+    ax.set_xlabel(f"sentences per second, batch 32 (CPU: {speed['machine']})")
+    ax.set_ylabel(f"test {spec.metric_label}")
+    ax.set_title(spec.title)
+    ax.grid(True, which="both", alpha=0.3)
+    legend = ([handle("teachers")] + [handle(spec.teachers[k], m) for k, m in teacher_markers.items()]
+              + [handle("students: scenario")]
+              + [handle(f"{s}: {spec.teachers[t]} -> {spec.students[k]}", markers[s], "gray")
+                 for s, (t, k, _) in spec.scenarios.items()]
+              + [handle("students: method (mean ± std)")] + [handle(spec.methods[m], "o", colors[m])
+                                                             for m in spec.methods])
+    ax.legend(handles=legend, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- command line
+def parse_args(spec: Spec, description: str, default_results: Path, argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data",
+                        help="the data folder (default ../shared/data)")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / f"{spec.task}-bench",
+                        help=f"one folder per run, and speed.json (default runs/{spec.task}-bench, git-ignored)")
+    parser.add_argument("--results", type=Path, default=default_results,
+                        help="markdown report; the plot is written beside it as .png")
+    parser.add_argument("--seeds", type=int, default=3, help="student seeds 0 .. N-1")
+    parser.add_argument("--only", action="append", metavar="PATTERN",
+                        help="run only runs matching this glob or substring of the name (repeatable)")
+    parser.add_argument("--list", action="store_true", help="print the plan and what is done; run nothing")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild the report and plot from the finished runs; no training, no speed measurement")
+    parser.add_argument("--no-speed", action="store_true", help="train only; do not measure the speed")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="no training: measure the speed (once its models are finished) and report")
+    parser.add_argument("--speed-sentences", type=int, default=None,
+                        help="time the first N test sentences only (default: all)")
+    parser.add_argument("--remeasure", action="store_true", help="measure the speed again even if it is stored")
+    parser.add_argument("--teacher-epochs", type=int, default=spec.teacher_hyper["epochs"],
+                        help="maximum teacher epochs")
+    parser.add_argument("--student-epochs", type=int, default=spec.student_hyper["epochs"],
+                        help="maximum student epochs")
+    parser.add_argument("--max-train", type=int, default=None, help="use the first N training sentences (smoke runs)")
+    parser.add_argument("--transfer-nc", action="store_true",
+                        help="add the non-commercial transfer files (LinES, ParTUT, GENTLE): research runs only")
+    parser.add_argument("--device", default="cpu", help="torch device for training and evaluation (speed: CPU)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes training runs side by side")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: run this one run only
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="torch CPU threads for training and timing (default: the usable cores)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars from the training runs")
+    args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
+    return args
+
+
+def main(spec: Spec, description: str, default_results: Path, argv=None) -> None:
+    """The benchmark's command line: list, train (here or in workers), measure the speed, report."""
+    args = parse_args(spec, description, default_results, argv)
+    torch.set_num_threads(args.threads)
+    transfer = CC_TRANSFER + (NC_TRANSFER if args.transfer_nc else ())
+    setup = Setup(args.data.resolve(), args.runs.resolve(), args.seeds, transfer, args.teacher_epochs,
+                  args.student_epochs, args.max_train, args.device)
+    runs = selected(plan(setup, spec), args.only)
+    if args.worker:
+        execute(setup, spec, next(run for run in runs if run.name == args.worker), args.quiet)
+        return
+    if args.list:
+        results = finished(setup)
+        for run in runs:
+            print(f"{run.name:<34}{status(setup, spec, run, results)}")
+        speed = load_speed(setup, spec, results)
+        print(f"speed: {'measured ' + speed['date'] if speed else 'not yet measured'} "
+              f"({', '.join(speed_models(setup, spec))})")
+        return
+    if not args.report_only:
+        setup.runs.mkdir(parents=True, exist_ok=True)
+        if not args.speed_only:
+            (train_parallel if args.jobs > 1 else train_all)(setup, spec, runs, args)
+        if not args.no_speed:
+            update_speed(setup, spec, args.threads, args.remeasure, args.speed_sentences)
+    write_report(setup, spec, finished(setup), load_speed(setup, spec), args)
