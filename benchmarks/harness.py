@@ -275,15 +275,15 @@ def train_parallel(setup: Setup, spec: Spec, runs: list[Run], args) -> None:
     running: dict[str, subprocess.Popen] = {}
     failed: set[str] = set()
     while todo or running:
-        done = finished(setup)
         for name, process in list(running.items()):
             if process.poll() is not None:
                 del running[name]
-                ok = name in done
+                ok = (setup.runs / name / RESULT).exists()
                 failed |= set() if ok else {name}
                 print(f"{name}: {'finished' if ok else f'FAILED (exit {process.returncode}), see {name}.log'}",
                       flush=True)
-                write_report(setup, spec, done, load_speed(setup, spec, done), args)
+                write_report(setup, spec, finished(setup), load_speed(setup, spec), args)
+        done = finished(setup)
         blocked = [run for run in todo if run.teacher in failed or (run.teacher and run.teacher not in done
                                                                     and run.teacher not in names)]
         for run in blocked:
@@ -379,7 +379,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
             *("| " + " | ".join(row) + " |" for row in rows), ""]
 
 
-def header_section(spec: Spec, results: dict, speed: dict | None, command: str) -> list[str]:
+def header_section(spec: Spec, results: dict, speed: dict | None, command: str, notes: Sequence[str]) -> list[str]:
     trained_on = sorted({r["machine"] for r in results.values()})
     return [
         f"# structkd: {spec.title}",
@@ -389,6 +389,7 @@ def header_section(spec: Spec, results: dict, speed: dict | None, command: str) 
         f"- runs trained on: {'; '.join(trained_on) or 'none yet'}",
         f"- speed measured on: {speed['machine']} ({speed['date']}, {speed['code']})" if speed else
         "- speed: not yet measured (the teachers and the seed-0 structural students must be finished first)",
+        *(f"- note: {note}" for note in notes),
         "",
     ]
 
@@ -484,14 +485,15 @@ def _verdict(ok: bool, detail: str) -> str:
 
 def target_checks(setup: Setup, spec: Spec, results: dict, speed: dict | None) -> list[list[str]]:
     """Per scenario, the targets of the structural-KD student on the test metric: met, missed or not yet
-    measured."""
+    measured (which needs the teacher and at least 2 seeds of each compared row; checks on fewer seeds than
+    planned say so)."""
     rows = []
     for scenario, (teacher_key, key, _) in spec.scenarios.items():
         teacher = results.get(teacher_run(setup, spec, teacher_key).name)
         scores = {m: Scores.of(row_runs(setup, spec, scenario, m), results, spec.metric)
                   for m in ("gold", "token", "structural")}
         waiting = ["the teacher"] * (teacher is None) + [f"{spec.methods[m]} ({s.seeds()})" for m, s in scores.items()
-                                                         if not s.complete]
+                                                         if len(s.test) < min(2, s.planned)]
         if waiting:
             rows += [[scenario, target, f"not yet measured: waiting for {', '.join(waiting)}"]
                      for target in spec.targets]
@@ -502,6 +504,9 @@ def target_checks(setup: Setup, spec: Spec, results: dict, speed: dict | None) -
                   _token_check(spec, scores["structural"], scores["token"], key)]
         if scores["structural"].nonfinite:
             checks = [check + " (‡: the structural-KD runs had a non-finite training loss)" for check in checks]
+        partial = [f"{spec.methods[m]} {s.seeds()}" for m, s in scores.items() if not s.complete]
+        if partial:
+            checks = [check + f" (on the finished seeds only: {', '.join(partial)})" for check in checks]
         rows += [[scenario, target, check] for target, check in zip(spec.targets, checks)]
     return rows
 
@@ -544,11 +549,13 @@ def target_section(setup: Setup, spec: Spec, results: dict, speed: dict | None) 
 
 def write_report(setup: Setup, spec: Spec, results: dict, speed: dict | None, args) -> None:
     """Write the markdown report and its plot beside it."""
-    command = f"python benchmarks/{Path(sys.argv[0]).name} " + " ".join(args.argv)
-    lines = [*header_section(spec, results, speed, command.strip()), "## Data", "", *spec.data_lines(setup), "",
+    shown = [a for i, a in enumerate(args.argv) if a != "--note" and (i == 0 or args.argv[i - 1] != "--note")]
+    command = f"python benchmarks/{Path(sys.argv[0]).name} " + " ".join(shown) + " --note ..." * len(args.note or [])
+    lines = [*header_section(spec, results, speed, command.strip(), args.note or []), "## Data", "", *spec.data_lines(setup), "",
              *settings_section(setup, spec, plan(setup, spec), results), *teacher_section(setup, spec, results),
              *student_section(setup, spec, results), *speed_section(setup, spec, results, speed),
-             *target_section(setup, spec, results, speed), *spec.extra_sections(setup)]
+             *target_section(setup, spec, results, speed), *spec.extra_sections(setup),
+             *([args.discussion.read_text()] if args.discussion else [])]
     plot = args.results.with_suffix(".png")
     if speed is not None:
         draw_plot(setup, spec, results, speed, plot)
@@ -580,7 +587,7 @@ def draw_plot(setup: Setup, spec: Spec, results: dict, speed: dict, path: Path) 
         name = teacher_run(setup, spec, key).name
         ax.plot(speed["models"][name]["speed_32"], results[name]["test"][spec.metric], marker, color="black",
                 markersize=11)
-    for key, label in spec.students.items():
+    for index, (key, label) in enumerate(spec.students.items()):
         x = speed["models"][speed_student(setup, spec, key).name]["speed_32"]
         rows = [(scenario, method) for scenario, (_, k, methods) in spec.scenarios.items() if k == key
                 for method in methods]
@@ -589,10 +596,11 @@ def draw_plot(setup: Setup, spec: Spec, results: dict, speed: dict, path: Path) 
             if scores.test:  # rows of one architecture are spread around its speed, to be told apart
                 ax.errorbar(x * DODGE ** (i - (len(rows) - 1) / 2), scores.mean(), yerr=scores.std() or 0,
                             fmt=markers[scenario], color=colors[method], capsize=3, markersize=7, alpha=0.85)
-        ax.text(x, 0.02, label, ha="center", va="bottom", fontsize=8, transform=ax.get_xaxis_transform())
+        ax.text(x, 0.02 + 0.04 * index, label, ha="center", va="bottom", fontsize=8,  # stacked: labels may be close
+                transform=ax.get_xaxis_transform())
     ax.set_xscale("log")
     ax.margins(x=0.08)
-    ax.set_xlabel(f"sentences per second, batch 32 (CPU: {speed['machine']})")
+    ax.set_xlabel("CPU sentences per second, batch 32 (machine: see the speed table)")
     ax.set_ylabel(f"test {spec.metric_label}")
     ax.set_title(spec.title)
     ax.grid(True, which="both", alpha=0.3)
@@ -642,6 +650,9 @@ def parse_args(spec: Spec, description: str, default_results: Path, argv=None) -
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="torch CPU threads for training and timing (default: the usable cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars from the training runs")
+    parser.add_argument("--note", action="append", help="a line for the report's header, e.g. where runs were made")
+    parser.add_argument("--discussion", type=Path, default=None,
+                        help="a markdown file appended to the report (what the results mean, what was tried)")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)
     return args

@@ -1,0 +1,129 @@
+"""The benchmark harness: plans, run selection, seed statistics, target checks and the report.
+
+Training itself is covered by the CLI tests; here the results are written by the test (clearly made-up
+numbers in a temporary runs folder) to check what the harness concludes from them.
+"""
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import harness  # noqa: E402
+import ner  # noqa: E402
+import parsing  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def setup_for(tmp_path: Path, seeds: int = 3) -> harness.Setup:
+    return harness.Setup(DATA, tmp_path, seeds, harness.CC_TRANSFER, 3, 10, None, "cpu")
+
+
+@pytest.mark.parametrize("spec, per_seed", [(ner.SPEC, 14), (parsing.SPEC, 9)])
+def test_plan_has_each_run_once_teachers_first(tmp_path, spec, per_seed):
+    setup = setup_for(tmp_path)
+    runs = harness.plan(setup, spec)
+    names = [run.name for run in runs]
+    assert len(names) == len(set(names)) == len(spec.teachers) + 3 * per_seed
+    assert names[: len(spec.teachers)] == [f"teacher-{key}" for key in spec.teachers]
+    for run in runs:
+        if run.teacher:  # a distilled student names its teacher's saved model
+            assert run.teacher in names[: len(spec.teachers)]
+            assert str(tmp_path / run.teacher / "best") in run.argv and run.argv[:2] == ("distill", spec.task)
+        else:
+            assert run.argv[:2] == ("train", spec.task)
+    assert all(run.argv[run.argv.index("--device") + 1] == "cpu" for run in runs)
+
+
+def test_gold_runs_are_shared_by_scenarios_with_the_same_student(tmp_path):
+    setup = setup_for(tmp_path)
+    one = harness.student_run(setup, ner.SPEC, "1a", "gold", 0)
+    other = harness.student_run(setup, ner.SPEC, "3", "gold", 0)
+    assert one == other and one.name == "gold-crf-s0" and one.teacher is None
+
+
+def test_method_options_and_transfer_runs(tmp_path):
+    setup = setup_for(tmp_path)
+    topk = harness.student_run(setup, ner.SPEC, "1a", "topk", 1)
+    assert topk.name == "1a-topk-s1" and topk.argv[topk.argv.index("--topk") + 1] == str(ner.TOPK)
+    transfer = harness.student_run(setup, parsing.SPEC, "1b", "transfer", 2)
+    assert transfer.name == "1b-structural+transfer-s2"
+    assert transfer.argv[transfer.argv.index("--objective") + 1] == "structural"
+    assert str(DATA / "unlabeled-en" / "Atis.txt") in transfer.argv
+    assert transfer.argv[transfer.argv.index("--student-structure") + 1] == "head-selection"
+
+
+def test_selected_by_glob_or_substring(tmp_path):
+    runs = harness.plan(setup_for(tmp_path), ner.SPEC)
+    assert [r.name for r in harness.selected(runs, ["teacher-*"])] == ["teacher-crf", "teacher-maxent", "teacher-span"]
+    assert {r.name for r in harness.selected(runs, ["1a-structural-s"])} == {"1a-structural-s0", "1a-structural-s1",
+                                                                              "1a-structural-s2"}
+    assert harness.selected(runs, None) == runs
+
+
+def test_scores_mean_and_sample_deviation():
+    runs = [harness.Run(f"r{i}", ()) for i in range(3)]
+    results = {"r0": {"dev": {"f1": 1.0}, "test": {"f1": 2.0}}, "r2": {"dev": {"f1": 3.0}, "test": {"f1": 5.0},
+                                                                      "nonfinite_loss_epochs": [2]}}
+    scores = harness.Scores.of(runs, results, "f1")
+    assert scores.test == [2.0, 5.0] and scores.planned == 3 and scores.nonfinite == 1 and not scores.complete
+    assert scores.mean() == 3.5 and scores.std() == pytest.approx(statistics.stdev([2.0, 5.0]))
+    assert scores.cell("dev") == "2.00 ± 1.41" and scores.seeds() == "2 of 3 done"
+
+
+def write_result(setup: harness.Setup, run: harness.Run, score: float) -> None:
+    folder = setup.runs / run.name
+    folder.mkdir(parents=True)
+    scores = {"las": score, "uas": score + 3, "ucm": 10.0, "lcm": 5.0}
+    (folder / harness.RESULT).write_text(json.dumps(dict(
+        name=run.name, argv=list(run.argv), dev=scores, test=scores, best_epoch=1, parameters=1000,
+        train_seconds=60.0, nonfinite_loss_epochs=[], machine="test", finished=f"t-{run.name}")))
+
+
+def speed_record(setup: harness.Setup, spec: harness.Spec, teacher: float, student: float) -> dict:
+    models = harness.speed_models(setup, spec)
+    return {"models": {name: {"parameters": 100 if name.startswith("teacher") else 10,
+                              "speed_32": teacher if name.startswith("teacher") else student,
+                              "speed_1": teacher if name.startswith("teacher") else student} for name in models}}
+
+
+def test_parsing_targets_met_missed_and_partial(tmp_path):
+    setup, spec = setup_for(tmp_path), parsing.SPEC
+    scores = {"gold": [80.0, 80.2, 80.4], "token": [80.5, 80.6, 80.7], "structural": [86.9, 87.0, 87.1]}
+    write_result(setup, harness.teacher_run(setup, spec, "nonprojective"), 88.0)
+    for method, values in scores.items():
+        for run, value in zip(harness.row_runs(setup, spec, "1b", method), values):
+            write_result(setup, run, value)
+    results = harness.finished(setup)
+    checks = {row[1]: row[2] for row in harness.target_checks(setup, spec, results, speed_record(setup, spec, 10, 120))
+              if row[0] == "1b"}
+    keep, gold, token = (checks[t] for t in spec.targets)
+    assert keep.startswith("met: 1.00 LAS below the teacher") and "12.0x its speed at batch 32" in keep
+    assert gold.startswith("met: +6.80 test LAS over gold only")
+    assert token.startswith("met: +6.40 test LAS over token-level KD")
+    slow = harness.target_checks(setup, spec, results, speed_record(setup, spec, 10, 50))
+    assert next(r[2] for r in slow if r[0] == "1b" and r[1] == spec.targets[0]).startswith("**missed**")
+    # 2b has neither its teacher nor students: not measured, and saying what it waits for
+    waiting = [r[2] for r in harness.target_checks(setup, spec, results, None) if r[0] == "2b"]
+    assert all(w.startswith("not yet measured: waiting for the teacher") for w in waiting)
+    # two seeds of three: checked, and the check says so
+    (setup.runs / "1b-token-s2" / harness.RESULT).unlink()
+    partial = harness.target_checks(setup, spec, harness.finished(setup), None)
+    assert all("on the finished seeds only: token-level KD 2 of 3 done" in r[2] for r in partial if r[0] == "1b")
+
+
+def test_report_without_results_says_what_is_missing(tmp_path):
+    data = tmp_path / "data" / "UD_English-EWT"
+    data.mkdir(parents=True)
+    for split in ("train", "dev", "test"):  # the bundled UD sample under the corpus's file names
+        (data / f"en_ewt-ud-{split}.conllu").symlink_to(DATA / "ud_en_ewt-ud-test.sample.conllu")
+    setup = harness.Setup(tmp_path / "data", tmp_path / "runs", 2, harness.CC_TRANSFER, 3, 10, None, "cpu")
+    args = harness.parse_args(parsing.SPEC, "", tmp_path / "report.md", ["--note", "a test note"])
+    harness.write_report(setup, parsing.SPEC, {}, None, args)
+    report = (tmp_path / "report.md").read_text()
+    assert "- note: a test note" in report and "n/a (0 of 2 seeds done)" in report
+    assert "Not yet measured: it needs 1a-structural-s0, 1b-structural-s0, teacher-local" in report and "## SuPar biaffine parser" in report
