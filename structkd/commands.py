@@ -49,8 +49,22 @@ def build_encoder(args: argparse.Namespace, corpus: Sequence[Sequence[str]], pre
                                      hidden_size=option(args, prefix, "hidden"), num_layers=option(args, prefix, "layers"))
 
 
+def torch_device(text: str) -> str:
+    """``--device``: a torch device this machine has (argparse reports anything else as a usage error)."""
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"{text!r}: this machine has {torch.cuda.device_count() or 'no'} CUDA "
+                                         "device(s)")
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"{text!r}: only cpu and cuda devices are supported")
+    return text
+
+
 def add_device_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default=DEFAULT_DEVICE,
+    parser.add_argument("--device", type=torch_device, default=DEFAULT_DEVICE,
                         help=f"torch device of the models, e.g. cpu, cuda, cuda:1 (default here: {DEFAULT_DEVICE})")
 
 

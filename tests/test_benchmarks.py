@@ -127,3 +127,37 @@ def test_report_without_results_says_what_is_missing(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "- note: a test note" in report and "n/a (0 of 2 seeds done)" in report
     assert "Not yet measured: it needs 1a-structural-s0, 1b-structural-s0, teacher-local" in report and "## SuPar biaffine parser" in report
+
+
+def sample_corpus(root: Path) -> Path:
+    """The bundled UNER samples and Atis text under the file names ``ner.py`` expects of the corpus."""
+    uner, text = root / "UNER_English-EWT", root / "unlabeled-en"
+    uner.mkdir(parents=True)
+    text.mkdir()
+    (uner / "en_ewt-ud-train.prerelease.iob2").symlink_to(DATA / "uner_en_ewt-ud-train.prerelease.sample.iob2")
+    for split in ("dev", "test"):
+        (uner / f"en_ewt-ud-{split}.iob2").symlink_to(DATA / f"uner_en_ewt-ud-{split}.sample.iob2")
+    for stem in harness.CC_TRANSFER:
+        (text / f"{stem}.txt").symlink_to(DATA / "atis.sample.txt")
+    return root
+
+
+def test_parallel_workers_finish_runs_and_a_rerun_skips_them(tmp_path, capsys):
+    data, runs, report = sample_corpus(tmp_path / "data"), tmp_path / "runs", tmp_path / "ner.md"
+    argv = ["--data", str(data), "--runs", str(runs), "--results", str(report), "--seeds", "1", "--max-train", "20",
+            "--student-epochs", "1", "--only", "gold-*", "--jobs", "2", "--no-speed", "--threads", "1"]
+    old_argv = sys.argv
+    sys.argv = [str(Path(ner.__file__)), *argv]  # the workers re-run this script
+    try:
+        ner.main(argv)
+    finally:
+        sys.argv = old_argv
+    out = capsys.readouterr().out
+    assert "gold-crf-s0: finished" in out and "gold-maxent-s0: finished" in out and "FAILED" not in out
+    for name in ("gold-crf-s0", "gold-maxent-s0"):
+        result = json.loads((runs / name / harness.RESULT).read_text())
+        assert result["argv"][:2] == ["train", "ner"] and 0 <= result["test"]["f1"] <= 100
+        assert (runs / f"{name}.log").read_text().count("best dev F1") == 1
+    assert "| 1a | MiniLM + CRF -> BiLSTM + CRF | gold only |" in report.read_text()
+    ner.main(argv[:-5] + ["--no-speed"])  # in this process now: both runs are done
+    assert capsys.readouterr().out.count("done, skipped") == 2
