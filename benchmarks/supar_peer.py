@@ -48,7 +48,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from objective_speed import cpu_seconds, other_load  # noqa: E402  (sibling benchmark)
+from parsers.task import ParsingTask  # noqa: E402
 from structkd.data import read_conllu_trees  # noqa: E402
+from structkd.persistence import load as load_structkd  # noqa: E402
+from structkd.throughput import size_and_speed  # noqa: E402
 
 #: ``BiaffineDependencyParser.build`` settings: SuPar's default BiLSTM encoder (3 layers of 400 per direction
 #: over 100-d word embeddings (words seen twice or more in train) and 100-d CharLSTM features (50-d
@@ -254,6 +257,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (training and timing)")
     parser.add_argument("--max-train", type=int, help="train on the first N train sentences only (smoke runs)")
+    parser.add_argument("--compare", type=Path, action="append", default=[], metavar="FOLDER",
+                        help="a structkd parser folder to time in the same process, on the same sentences (repeatable)")
     return parser.parse_args(argv)
 
 
@@ -267,9 +272,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     model = train(train_file, files["dev"], args.output, args.epochs, args.seed, args.threads)
     torch.set_num_threads(args.threads)
     scores = {split: evaluate(model, files[split]) for split in ("dev", "test")}
-    test_words = [sentence.words for sentence in read_conllu_trees(files["test"])]
+    test = read_conllu_trees(files["test"])
+    test_words = [sentence.words for sentence in test]
     cpu_start, wall_start = cpu_seconds(), time.perf_counter()
     measured = measure(model, test_words)
+    compared = {str(folder): size_and_speed(ParsingTask(load_structkd(folder)), test) for folder in args.compare}
     others = other_load(cpu_start, cpu_seconds(), time.perf_counter() - wall_start)
     result = {
         "peer": "SuPar 1.1.4 BiaffineDependencyParser, BiLSTM encoder, no pretrained embeddings",
@@ -280,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "parameters": measured["parameters"],
         "speed": {"sentences": len(test_words), "machine": machine(args.threads), "other_load": others,
                   **{key: value for key, value in measured.items() if key.startswith("speed_")}},
+        "compared": compared,
         "seconds_this_run": time.perf_counter() - start,
     }
     (args.output / RESULT).write_text(json.dumps(result, indent=2))
