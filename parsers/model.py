@@ -24,7 +24,8 @@ loss and its decoder:
 
 "local" is the locally trained biaffine parser of Dozat & Manning; "head-selection" is the same model
 decoded without the tree constraint (parsing as sequence labelling), so its output need not be a tree.
-Labels are predicted for the decoded arcs: ``r_m = argmax_r rels[m, h_m, r]``.
+Labels are predicted for the decoded arcs: ``r_m = argmax_r rels[m, h_m, r]``; label scores are computed for
+these arcs only (and in training for the gold arcs), never for every word pair.
 
 Gold trees must be trees the structure can produce (see :mod:`parsers.trees`): projective ones for
 "projective" (filter with :func:`parsers.is_projective`; UD English-EWT has 2.3% non-projective training
@@ -58,15 +59,10 @@ RELS_FILE = "rels.json"
 class ParserScores(NamedTuple):
     """The parser's scores of a batch (see the module docstring for the layouts)."""
     arcs: torch.Tensor  #: ``(B, N+1, N+1)`` ``[b, m, h]``
-    rels: torch.Tensor  #: ``(B, N+1, N+1, R)`` ``[b, m, h, r]``
+    rel_dependents: torch.Tensor  #: ``(B, N+1, rel_size)`` dependent-role vectors of the label scorer
+    rel_heads: torch.Tensor  #: ``(B, N+1, rel_size)`` head-role vectors of the label scorer
     lengths: torch.Tensor  #: ``(B,)`` numbers of words
     siblings: torch.Tensor | None = None  #: ``(B, N+1, N+1, N+1)`` ``[b, h, m, s]``, "sibling" only
-
-
-def at_heads(rels: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
-    """``(B, N+1, N+1, R)`` label scores and ``(B, N+1)`` heads -> ``(B, N+1, R)``: ``rels[b, m, heads[b, m]]``."""
-    index = heads.view(*heads.shape, 1, 1).expand(*heads.shape, 1, rels.shape[-1])
-    return rels.gather(2, index).squeeze(2)
 
 
 @register("parser")
@@ -114,12 +110,16 @@ class Parser(nn.Module):
         root = self.root.expand(vectors.shape[0], 1, -1)
         x = self.dropout(torch.cat([root, vectors], 1))  # (B, N+1, H)
         siblings = None if self.sib_scorer is None else self.sib_scorer(x)
-        return ParserScores(self.arc_scorer(x).squeeze(-1), self.rel_scorer(x), lengths, siblings)
+        return ParserScores(self.arc_scorer(x).squeeze(-1), *self.rel_scorer.roles(x), lengths, siblings)
 
     def scores(self, words: Sequence[Sequence[str]]) -> ParserScores:
-        """Arc ``(B, N+1, N+1)``, label ``(B, N+1, N+1, R)`` and ("sibling") sibling ``(B, N+1, N+1, N+1)``
-        scores with the ``(B,)`` lengths, as a :class:`ParserScores`."""
+        """Arc ``(B, N+1, N+1)`` and ("sibling") sibling ``(B, N+1, N+1, N+1)`` scores, the label scorer's role
+        vectors (label scores of any arcs: :meth:`rel_scores`) and the ``(B,)`` lengths, as a :class:`ParserScores`."""
         return self(words)
+
+    def rel_scores(self, scores: ParserScores, heads: torch.Tensor) -> torch.Tensor:
+        """``(B, N+1, R)`` label scores of the arcs ``heads[b, m] -> m`` (``(B, N+1)`` head indices)."""
+        return self.rel_scorer.at_heads(scores.rel_dependents, scores.rel_heads, heads)
 
     def distribution(self, scores: ParserScores):
         """The structure's distribution over head vectors, from (possibly cached) :class:`ParserScores`."""
@@ -150,7 +150,7 @@ class Parser(nn.Module):
         Runs in whatever mode the model is in: call ``eval()`` first to decode without dropout."""
         scores = self(words)
         heads = self.decode_heads(scores)
-        rels = at_heads(scores.rels, heads).argmax(-1)
+        rels = self.rel_scores(scores, heads).argmax(-1)
         lengths = scores.lengths.tolist()
         return ([row[1:n + 1] for row, n in zip(heads.tolist(), lengths)],
                 [[self.labels.token(r) for r in row[1:n + 1]] for row, n in zip(rels.tolist(), lengths)])
@@ -194,7 +194,7 @@ class Parser(nn.Module):
         dist = self.distribution(scores)
         arc_loss = dist.gold_loss(gold) if self.structure == "sibling" else -dist.log_prob_of(gold)
         rel_ids = F.pad(self.labels.tensor(rels, gold.device), (0, size - 1 - max(map(len, rels))))  # (G, N)
-        rel_nll = F.cross_entropy(at_heads(scores.rels, gold)[:, 1:].transpose(1, 2), rel_ids, reduction="none")
+        rel_nll = F.cross_entropy(self.rel_scores(scores, gold)[:, 1:].transpose(1, 2), rel_ids, reduction="none")
         return arc_loss + rel_nll.masked_fill(~length_mask(scores.lengths, size - 1), 0.0).sum(-1)
 
     def num_parameters(self) -> int:

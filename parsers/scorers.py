@@ -49,6 +49,13 @@ class Biaffine(nn.Module):
         y = with_bias(y) if self.bias_y else y
         return torch.einsum("bix,oxy,bjy->bijo", x, self.weight, y)
 
+    def aligned(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``(B, S, X)`` and ``(B, S, Y)`` -> ``(B, S, outputs)``: the scores of the pairs ``(x_i, y_i)`` only,
+        ``s[b, i, o] = [x_i; 1]^T W_o [y_i; 1]``, the diagonal of :meth:`forward` at a cost ``S`` times lower."""
+        x = with_bias(x) if self.bias_x else x
+        y = with_bias(y) if self.bias_y else y
+        return torch.einsum("bix,oxy,biy->bio", x, self.weight, y)
+
 
 class Triaffine(nn.Module):
     """Sibling scores (Wang & Tu 2020): ``(B, S, D)`` head, dependent and sibling vectors -> ``(B, S, S, S)``
@@ -82,8 +89,18 @@ class PairScorer(nn.Module):
         self.head = MLP(input_size, size, dropout)
         self.biaffine = Biaffine(size, size, outputs, bias_x=True, bias_y=head_bias)
 
+    def roles(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, S, D)`` -> the dependent-role and head-role vectors ``(B, S, size)`` each."""
+        return self.dependent(x), self.head(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.biaffine(self.dependent(x), self.head(x))
+        return self.biaffine(*self.roles(x))
+
+    def at_heads(self, dependents: torch.Tensor, heads_vectors: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
+        """The scores of one head per dependent: role vectors from :meth:`roles` and ``(B, S)`` head indices
+        -> ``(B, S, outputs)``, ``s[b, m, heads[b, m], :]`` of :meth:`forward` without the other pairs."""
+        index = heads.unsqueeze(-1).expand(*heads.shape, heads_vectors.shape[-1])
+        return self.biaffine.aligned(dependents, heads_vectors.gather(1, index))
 
 
 class SiblingScorer(nn.Module):

@@ -43,12 +43,30 @@ def training_data(structure):
 
 
 # ----------------------------------------------------------------------------- structures and scores
+def all_pair_rels(parser, scores):
+    """``(B, N+1, N+1, R)`` label scores of every (dependent, head) pair, by the all-pairs biaffine."""
+    return parser.rel_scorer.biaffine(scores.rel_dependents, scores.rel_heads)
+
+
+def test_label_scores_of_given_heads_are_those_of_all_pairs():
+    parser = tiny_parser("local").eval()
+    scores = parser.scores(WORDS)
+    heads = torch.randint(0, 8, (3, 8))
+    expected = all_pair_rels(parser, scores)[torch.arange(3).view(3, 1), torch.arange(8), heads]  # (3, 8, R)
+    torch.testing.assert_close(parser.rel_scores(scores, heads), expected)
+    x = torch.randn(2, 5, parser.rel_scorer.dependent.linear.in_features)
+    full = parser.rel_scorer(x)  # the same through the scorer's forward
+    picked = torch.tensor([[0, 4, 1, 1, 2], [3, 0, 0, 4, 4]])
+    torch.testing.assert_close(parser.rel_scorer.at_heads(*parser.rel_scorer.roles(x), picked),
+                               full[torch.arange(2).view(2, 1), torch.arange(5), picked])
+
+
 @pytest.mark.parametrize("structure", STRUCTURES)
 def test_each_structure_gives_its_factorization_and_score_shapes(structure):
     parser = tiny_parser(structure)
     scores = parser.scores(WORDS)
     assert scores.arcs.shape == (3, 8, 8)
-    assert scores.rels.shape == (3, 8, 8, len(REL_SET))
+    assert all_pair_rels(parser, scores).shape == (3, 8, 8, len(REL_SET))
     assert scores.lengths.tolist() == [7, 2, 1]
     assert (scores.siblings.shape == (3, 8, 8, 8)) if structure == "sibling" else scores.siblings is None
     dist = parser.factorization(WORDS)
@@ -75,7 +93,7 @@ def test_gold_loss_is_the_mean_of_arc_and_label_losses(structure):
     parser = tiny_parser(structure).eval()
     # one word: its only possible head is the root, so the arc loss is 0 and the loss is the label's
     scores = parser.scores(WORDS[2:])
-    label_nll = -scores.rels[0, 1, 0].log_softmax(-1)[REL_SET.index("root")]
+    label_nll = -all_pair_rels(parser, scores)[0, 1, 0].log_softmax(-1)[REL_SET.index("root")]
     torch.testing.assert_close(parser.gold_loss(WORDS[2:], HEADS[2:], RELS[2:]), label_nll)
     each = [parser.gold_loss([w], [h], [r]) for w, h, r in zip(WORDS, HEADS, RELS)]
     torch.testing.assert_close(parser.gold_loss(WORDS, HEADS, RELS), torch.stack(each).mean())
@@ -83,7 +101,7 @@ def test_gold_loss_is_the_mean_of_arc_and_label_losses(structure):
         scores = parser.scores(WORDS[:1])
         dist = parser.distribution(scores)
         arc_nll = -dist.log_prob_of(heads_tensor(HEADS[:1]))[0]
-        rels = scores.rels[0, torch.arange(1, 8), torch.tensor(HEADS[0])].log_softmax(-1)
+        rels = all_pair_rels(parser, scores)[0, torch.arange(1, 8), torch.tensor(HEADS[0])].log_softmax(-1)
         label_nll = -rels[torch.arange(7), torch.tensor([REL_SET.index(r) for r in RELS[0]])].sum()
         torch.testing.assert_close(each[0], arc_nll + label_nll)
 
