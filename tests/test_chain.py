@@ -68,6 +68,24 @@ def test_padded_batch_equals_single_sentences():
         assert torch.allclose(batch.marginals[b, :n], single.marginals[0])
         assert batch.marginals[b, n:].abs().sum() == 0
         assert batch.decode()[b, :n].tolist() == single.decode()[0].tolist()
+    assert (batch.decode() == LinearChainCRF.from_parts(batch.argmax)).all()  # = the max-semiring argmax
+    assert batch.decode()[1, 1:].abs().sum() == 0  # padding is label 0
+
+
+def test_viterbi_backtrace_agrees_with_the_max_semiring_under_constraints():
+    """Decoding (a backtrace) against the semiring argmax, with forbidden transitions and long padding."""
+    generator = torch.Generator().manual_seed(3)
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    start, trans, end = constraint_scores(tags)
+    lengths = torch.tensor([9, 1, 5, 2, 9, 7])
+    emissions = torch.randn(6, 9, 5, generator=generator)
+    dist = LinearChainCRF.from_emissions(emissions, torch.randn(5, 5, generator=generator) + trans, lengths,
+                                         start, end)
+    labels = dist.decode()
+    assert (labels == LinearChainCRF.from_parts(dist.argmax)).all()
+    allowed_start, allowed, _ = allowed_transitions(tags)
+    for row, n in zip(labels.tolist(), lengths.tolist()):
+        assert allowed_start[row[0]] and all(allowed[p, c] for p, c in zip(row[: n - 1], row[1:n]))
 
 
 def test_matches_torch_struct_linear_chain_when_first_position_is_folded():
