@@ -210,8 +210,10 @@ def machine(device: str = "cpu", threads: int | None = None) -> str:
 
 
 def finished(setup: Setup) -> dict[str, dict]:
-    """The results of every finished run under ``setup.runs``, by run name."""
-    return {path.parent.name: json.loads(path.read_text()) for path in sorted(setup.runs.glob(f"*/{RESULT}"))}
+    """The results of every finished run under ``setup.runs``, by run name (other ``result.json`` files there,
+    such as a peer's, are not runs: their ``name`` is not their folder's)."""
+    results = (json.loads(path.read_text()) for path in sorted(setup.runs.glob(f"*/{RESULT}")))
+    return {r["name"]: r for r in results if "name" in r}
 
 
 def evaluate(setup: Setup, spec: Spec, model: Path, data: str, out: Path) -> dict:

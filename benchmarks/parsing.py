@@ -114,15 +114,20 @@ def supar_section(setup: Setup) -> list[str]:
     scores, speed = r["scores"], r["speed"]
     rows = [[r["peer"], f"{scores['dev']['las']:.2f}", f"{scores['test']['uas']:.2f}", f"{scores['test']['las']:.2f}",
              f"{r['parameters']:,}", f"{speed['speed_32']:.1f}", f"{speed['speed_1']:.1f}"]]
-    rows += [[f"structkd `{Path(folder).parent.name}`", "", "", "", f"{m['parameters']:,}",
-              f"{m['speed_32']:.1f} ({m['speed_32'] / speed['speed_32']:.2f}x SuPar)",
-              f"{m['speed_1']:.1f} ({m['speed_1'] / speed['speed_1']:.2f}x SuPar)"] for folder, m in r["compared"].items()]
+    compared = {folder: json.loads((Path(folder) / "config.json").read_text())["config"] for folder in r["compared"]}
+    rows += [[f"structkd {config['encoder']['kind']} {config['structure']} (`{folder}`)", "", "", "",
+              f"{m['parameters']:,}", f"{m['speed_32']:.1f} ({m['speed_32'] / speed['speed_32']:.1f}x SuPar)",
+              f"{m['speed_1']:.1f} ({m['speed_1'] / speed['speed_1']:.1f}x SuPar)"]
+             for (folder, m), config in zip(r["compared"].items(), compared.values())]
+    unconstrained = any(config["structure"] == "head-selection" for config in compared.values())
     return ["## SuPar biaffine parser", "",
             f"Trained by `benchmarks/supar_peer.py` (settings in its `result.json`: {r['training']['epochs_run']} "
             f"epochs run, best epoch {r['training']['best_epoch']}); speed timed on {speed['machine']} over "
             f"{speed['sentences']:,} test sentences, other processes keeping {speed['other_load']:.2f} cores busy; "
             "the structkd parsers below it were timed in the same process on the same sentences (speed only: a "
-            "parser's speed depends on its architecture, not its weights).", "",
+            "parser's speed depends on its architecture, not its weights; their scores are in the tables above)."
+            + (" Head selection decodes a per-word argmax, which need not be a tree; SuPar decodes well-formed "
+               "trees (MST where its greedy heads are not one)." if unconstrained else ""), "",
             *table(["parser", "dev LAS", "test UAS", "test LAS", "parameters", "sentences/s, batch 32",
                     "sentences/s, batch 1"], rows)]
 
