@@ -98,7 +98,10 @@ def test_parsing_targets_met_missed_and_partial(tmp_path):
     for method, values in scores.items():
         for run, value in zip(harness.row_runs(setup, spec, "1b", method), values):
             write_result(setup, run, value)
+    (setup.runs / "a-peer").mkdir()
+    (setup.runs / "a-peer" / harness.RESULT).write_text(json.dumps({"peer": "not a run"}))
     results = harness.finished(setup)
+    assert "a-peer" not in results and len(results) == 10
     checks = {row[1]: row[2] for row in harness.target_checks(setup, spec, results, speed_record(setup, spec, 10, 120))
               if row[0] == "1b"}
     keep, gold, token = (checks[t] for t in spec.targets)
