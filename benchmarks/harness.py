@@ -240,6 +240,21 @@ def execute(setup: Setup, spec: Spec, run: Run, quiet: bool) -> None:
     (folder / RESULT).write_text(json.dumps(result, indent=2))
 
 
+def teacher_problem(setup: Setup, run: Run, results: dict) -> str | None:
+    """Why ``run`` cannot start: its teacher is not finished, or is finished but its model folder is gone
+    (only its result kept, e.g. of runs made on another machine); None when it can."""
+    if not run.teacher:
+        return None
+    if run.teacher not in results:
+        return f"its teacher {run.teacher} is not finished"
+    model = setup.runs / run.teacher / "best"
+    if not model.is_dir():
+        return (f"its teacher's model {model} is missing (only the teacher's result is kept); delete the folder "
+                f"{setup.runs / run.teacher} to train that teacher again (students already finished keep the "
+                "results they got from the old one)")
+    return None
+
+
 def status(setup: Setup, spec: Spec, run: Run, results: dict) -> str:
     """What state ``run`` is in: done, interrupted, waiting for its teacher, or to do."""
     if run.name in results:
@@ -250,7 +265,8 @@ def status(setup: Setup, spec: Spec, run: Run, results: dict) -> str:
         return "interrupted: will resume from its checkpoint"
     if run.teacher and run.teacher not in results:
         return f"to do, after {run.teacher}"
-    return "to do"
+    problem = teacher_problem(setup, run, results)
+    return f"blocked: {problem}" if problem else "to do"
 
 
 def train_all(setup: Setup, spec: Spec, runs: list[Run], args) -> None:
@@ -260,8 +276,8 @@ def train_all(setup: Setup, spec: Spec, runs: list[Run], args) -> None:
         results = finished(setup)
         if run.name in results:
             print(f"{run.name}: done, skipped")
-        elif run.teacher and run.teacher not in results:
-            print(f"{run.name}: skipped, its teacher {run.teacher} is not finished")
+        elif problem := teacher_problem(setup, run, results):
+            print(f"{run.name}: skipped, {problem}")
         else:
             started = time.time()
             execute(setup, spec, run, args.quiet)
@@ -286,12 +302,13 @@ def train_parallel(setup: Setup, spec: Spec, runs: list[Run], args) -> None:
                       flush=True)
                 write_report(setup, spec, finished(setup), load_speed(setup, spec), args)
         done = finished(setup)
-        blocked = [run for run in todo if run.teacher in failed or (run.teacher and run.teacher not in done
-                                                                    and run.teacher not in names)]
+        problems = {run.name: teacher_problem(setup, run, done) for run in todo}
+        waiting = {run.name for run in todo if run.teacher in names and run.teacher not in done | failed}
+        blocked = [run for run in todo if problems[run.name] and run.name not in waiting]
         for run in blocked:
-            print(f"{run.name}: skipped, its teacher {run.teacher} is not finished")
+            print(f"{run.name}: skipped, {problems[run.name]}")
         todo = [run for run in todo if run not in blocked]
-        for run in [r for r in todo if not r.teacher or r.teacher in done][: args.jobs - len(running)]:
+        for run in [r for r in todo if not problems[r.name]][: args.jobs - len(running)]:
             todo.remove(run)
             log = open(setup.runs / f"{run.name}.log", "a")
             running[run.name] = subprocess.Popen(

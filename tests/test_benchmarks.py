@@ -164,3 +164,17 @@ def test_parallel_workers_finish_runs_and_a_rerun_skips_them(tmp_path, capsys):
     assert "| 1a | MiniLM + CRF -> BiLSTM + CRF | gold only |" in report.read_text()
     ner.main(argv[:-5] + ["--no-speed"])  # in this process now: both runs are done
     assert capsys.readouterr().out.count("done, skipped") == 2
+
+
+def test_a_student_whose_teacher_model_is_gone_is_blocked_not_crashed(tmp_path, capsys):
+    """Results brought back without their models (runs made on another machine) block their students."""
+    setup, spec = setup_for(tmp_path), parsing.SPEC
+    write_result(setup, harness.teacher_run(setup, spec, "sibling"), 88.0)
+    student = harness.student_run(setup, spec, "2b", "structural", 0)
+    state = harness.status(setup, spec, student, harness.finished(setup))
+    assert state.startswith("blocked: its teacher's model") and str(tmp_path / "teacher-sibling") in state
+    harness.train_all(setup, spec, [student], harness.parse_args(spec, "", tmp_path / "r.md", ["--quiet"]))
+    assert "2b-structural-s0: skipped, its teacher's model" in capsys.readouterr().out
+    assert not (setup.runs / student.name).exists()
+    (setup.runs / "teacher-sibling" / "best").mkdir()
+    assert harness.status(setup, spec, student, harness.finished(setup)) == "to do"
