@@ -37,6 +37,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from objective_speed import code_version, cpu_seconds, other_load  # noqa: E402  (sibling benchmark)
 from structkd.cli import main as cli  # noqa: E402
+from structkd.persistence import load  # noqa: E402
+from structkd.throughput import Predictor, size_and_speed  # noqa: E402
 from taggers.pipeline import run_once  # noqa: E402
 
 RESULT, SPEED = "result.json", "speed.json"
@@ -90,8 +92,8 @@ class Spec:
     ``(teacher key, student key, methods in table order)``, methods being keys of ``methods`` ("gold",
     "token", "posterior", "topk", "structural", "transfer").  ``model_options(key, prefix)`` gives the CLI
     options that make the model ``key`` (``prefix`` "student-" inside ``distill``); ``method_options`` the
-    extra ``distill`` options of a method.  ``measure(folder, test)`` returns ``parameters``, ``speed_32``
-    and ``speed_1`` of a saved model; ``keep_target(teacher score, student mean)`` says whether a student
+    extra ``distill`` options of a method.  ``predictor(model)`` is the task
+    that decodes with a loaded model (what the speed step times); ``keep_target(teacher score, student mean)`` says whether a student
     keeps enough of its teacher's score, as ``(ok, text)``; ``extra_sections(setup)`` adds report lines.
     """
 
@@ -109,7 +111,7 @@ class Spec:
     student_hyper: dict
     model_options: Callable[[str, str], list[str]]
     read_test: Callable[[str], list]
-    measure: Callable[[Path, Sequence], dict]
+    predictor: Callable[[torch.nn.Module], Predictor]
     keep_target: Callable[[float, float], tuple[bool, str]]
     keep_text: str
     gold_margin: float
@@ -336,10 +338,10 @@ def measure_speed(setup: Setup, spec: Spec, results: dict, threads: int, sentenc
     models = speed_models(setup, spec)
     print(f"\n=== speed: {', '.join(models)} on {len(test)} test sentences", flush=True)
     cpu_start, wall_start = cpu_seconds(), time.perf_counter()
-    rows = {name: spec.measure(setup.runs / name / "best", test) for name in models}
-    load = other_load(cpu_start, cpu_seconds(), time.perf_counter() - wall_start)
+    rows = {name: size_and_speed(spec.predictor(load(setup.runs / name / "best")), test) for name in models}
+    others = other_load(cpu_start, cpu_seconds(), time.perf_counter() - wall_start)
     return {"machine": machine("cpu", threads), "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "code": code_version(), "sentences": len(test), "other_load": load, "models": rows,
+            "code": code_version(), "sentences": len(test), "other_load": others, "models": rows,
             "models_finished": {name: results[name]["finished"] for name in models}}
 
 

@@ -31,14 +31,10 @@ Usage::
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from harness import (  # noqa: E402  (sets sys.path for the imports below)
     NC_TRANSFER, ROOT, Setup, Spec, hyper_text, main as run_benchmark,
 )
 from structkd.data import read_text, read_uner  # noqa: E402
-from structkd.persistence import load  # noqa: E402
-from structkd.throughput import size_and_speed  # noqa: E402
 from taggers.task import TaggingTask  # noqa: E402
 
 #: MiniLM teachers: AdamW at 5e-5 (the usual fine-tuning rate of a pretrained transformer, and the CLI's
@@ -58,11 +54,6 @@ SPLITS = {"dev": "UNER_English-EWT/en_ewt-ud-dev.iob2", "test": "UNER_English-EW
 def model_options(head: str, prefix: str) -> list[str]:
     """The tagger head ``head`` ("crf", "maxent", "span") as CLI options."""
     return [f"--{prefix}head", head]
-
-
-def measure(folder: Path, test: list) -> dict:
-    """Parameters and sentences per second (batch 32 and 1) of the tagger in ``folder``, on CPU."""
-    return size_and_speed(TaggingTask(load(folder)), test)
 
 
 def count(path: str, limit: int | None = None) -> int:
@@ -126,7 +117,7 @@ SPEC = Spec(
     methods={"gold": "gold only", "token": "token-level KD", "posterior": "posterior KD", "topk": f"Top-{TOPK} KD",
              "structural": "structural KD", "transfer": "structural KD + transfer text"},
     teacher_hyper=TEACHER, student_hyper=STUDENT, model_options=model_options, read_test=read_uner,
-    measure=measure, keep_target=keep_target, keep_text=f"keeps >= {F1_KEPT:.0%} of the teacher's F1",
+    predictor=TaggingTask, keep_target=keep_target, keep_text=f"keeps >= {F1_KEPT:.0%} of the teacher's F1",
     gold_margin=1.0, data_lines=data_lines, settings_lines=settings_lines,
     teacher_columns=(["test F1 PER / ORG / LOC"], per_type), method_options={"topk": ["--topk", str(TOPK)]},
 )

@@ -32,13 +32,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
 
 from harness import ROOT, Setup, Spec, hyper_text, main as run_benchmark, table  # noqa: E402  (sets sys.path)
 from parsers.task import ParsingTask  # noqa: E402
 from structkd.data import read_conllu_trees  # noqa: E402
-from structkd.persistence import load  # noqa: E402
-from structkd.throughput import size_and_speed  # noqa: E402
 
 #: MiniLM teachers: AdamW at 1e-4 (one rate for the encoder and the freshly initialised biaffine scorers),
 #: 32 sentences a batch, at most 3 epochs (``--teacher-epochs``), early stopping on dev LAS.
@@ -60,11 +57,6 @@ def model_options(structure: str, prefix: str) -> list[str]:
 
 def read_test(path: str) -> list:
     return read_conllu_trees(path, require_single_root=False)
-
-
-def measure(folder: Path, test: Sequence) -> dict:
-    """Parameters and sentences per second (batch 32 and 1) of the parser in ``folder``, on CPU."""
-    return size_and_speed(ParsingTask(load(folder)), test)
 
 
 def keep_target(teacher: float, student: float) -> tuple[bool, str]:
@@ -146,7 +138,7 @@ SPEC = Spec(
     methods={"gold": "gold only", "token": "token-level KD", "structural": "structural KD",
              "transfer": "structural KD + transfer text"},
     teacher_hyper=TEACHER, student_hyper=STUDENT, model_options=model_options, read_test=read_test,
-    measure=measure, keep_target=keep_target, keep_text=f"within {LAS_KEPT:g} LAS of the teacher",
+    predictor=ParsingTask, keep_target=keep_target, keep_text=f"within {LAS_KEPT:g} LAS of the teacher",
     gold_margin=0.5, data_lines=data_lines, settings_lines=settings_lines,
     teacher_columns=(["test UAS", "test UCM", "test LCM"], attachment_columns), extra_sections=supar_section,
 )

@@ -99,7 +99,7 @@ def train(args) -> int:
     started = time.time()
     trees, dev = training_trees(args), read_conllu_trees(args.dev)
     torch.manual_seed(args.seed)
-    model = build_parser(args, trees).to(args.device)
+    model = build_parser(args, trees)
     return fit(args, ParsingTask(model, args.punct), trees, lambda s: len(s.words), dev, args.encoder, started, "LAS")
 
 
@@ -113,7 +113,7 @@ def distill(args) -> int:
     teacher = load(args.teacher, args.device)
     trees, dev = training_trees(args, "student-"), read_conllu_trees(args.dev)
     torch.manual_seed(args.seed)
-    student = build_parser(args, trees, "student-", rels=teacher.rels).to(args.device)
+    student = build_parser(args, trees, "student-", rels=teacher.rels)
     transfer = [s for path in args.transfer for s in text_trees(path)]
     task, data, key = distillation_run(args, teacher, ParsingTask(student, args.punct), trees, transfer)
     return fit(args, task, data, key, dev, args.student_encoder, started, "LAS")

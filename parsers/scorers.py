@@ -44,16 +44,18 @@ class Biaffine(nn.Module):
         shape = (outputs, x_size + bias_x, y_size + bias_y)
         self.weight = nn.Parameter(torch.randn(shape) / (x_size * y_size) ** 0.5)
 
+    def _biased(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` and ``y`` with the bias feature appended on the sides that have one."""
+        return (with_bias(x) if self.bias_x else x), (with_bias(y) if self.bias_y else y)
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        x = with_bias(x) if self.bias_x else x
-        y = with_bias(y) if self.bias_y else y
+        x, y = self._biased(x, y)
         return torch.einsum("bix,oxy,bjy->bijo", x, self.weight, y)
 
     def aligned(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``(B, S, X)`` and ``(B, S, Y)`` -> ``(B, S, outputs)``: the scores of the pairs ``(x_i, y_i)`` only,
         ``s[b, i, o] = [x_i; 1]^T W_o [y_i; 1]``, the diagonal of :meth:`forward` at a cost ``S`` times lower."""
-        x = with_bias(x) if self.bias_x else x
-        y = with_bias(y) if self.bias_y else y
+        x, y = self._biased(x, y)
         return torch.einsum("bix,oxy,biy->bio", x, self.weight, y)
 
 

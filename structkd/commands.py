@@ -107,6 +107,7 @@ def add_distillation_options(parser: argparse.ArgumentParser, objectives: Sequen
 def distillation_run(args: argparse.Namespace, teacher, gold_task, labelled: Sequence, transfer: Sequence):
     """``(task, examples, sort_key)`` for the Trainer: gold training of ``labelled`` with ``--objective none``,
     else distillation over ``labelled + transfer`` from the teacher's targets, computed once here."""
+    gold_task.model.to(args.device)  # beside the teacher (loaded on --device) while its targets are computed
     if args.objective == "none":
         return gold_task, list(labelled), (lambda s: len(gold_task.words(s)))
     examples = list(labelled) + list(transfer)
@@ -121,7 +122,8 @@ def distillation_run(args: argparse.Namespace, teacher, gold_task, labelled: Seq
 def fit(args: argparse.Namespace, task, examples: Sequence, sort_key, dev: Sequence, encoder: str,
         started: float, metric: str) -> int:
     """Train ``task`` on ``examples`` with the options' settings into ``--output`` (resuming with
-    ``--resume``), selecting on ``dev``, then write the run summary."""
+    ``--resume``), selecting on ``dev``, on ``--device``, then write the run summary."""
+    task.model.to(args.device)
     trainer = Trainer(task, train_config(args, encoder), args.output, sort_key=sort_key, show_progress=not args.quiet)
     best = trainer.fit(examples, dev, resume=args.resume)
     return write_summary(args.output, best, task.model, started, metric)

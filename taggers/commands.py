@@ -10,8 +10,7 @@ import torch
 
 from structkd.commands import (
     TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options, build_encoder,
-    distillation_run,
-    fit, option,
+    distillation_run, fit, option,
 )
 from structkd.data import (
     DataError, read_conll2003, read_conllu_tags, read_text, read_uner, write_conll2003, write_columns, write_uner,
@@ -130,7 +129,7 @@ def train(args) -> int:
     started = time.time()
     train_set, dev = _load_splits(args, args.scheme)
     torch.manual_seed(args.seed)
-    model = build_tagger(args, train_set).to(args.device)
+    model = build_tagger(args, train_set)
     return fit(args, TaggingTask(model), train_set, lambda s: len(s.tokens), dev, args.encoder, started, "F1")
 
 
@@ -140,7 +139,6 @@ def distill(args) -> int:
     train_set, dev = _load_splits(args, args.student_scheme)
     torch.manual_seed(args.seed)
     student = build_tagger(args, train_set, prefix="student-", tags=student_tags(teacher, args.student_scheme))
-    student.to(args.device)
     transfer = [s for path in args.transfer for s in read_text(path)]
     task, data, key = distillation_run(args, teacher, TaggingTask(student), train_set, transfer)
     return fit(args, task, data, key, dev, args.student_encoder, started, "F1")
