@@ -287,6 +287,16 @@ def train_all(setup: Setup, spec: Spec, runs: list[Run], args) -> None:
             write_report(setup, spec, finished(setup), load_speed(setup, spec), args)
 
 
+def triage(setup: Setup, todo: list[Run], names: set[str], done: dict, failed: set[str]
+           ) -> tuple[list[Run], dict[Run, str]]:
+    """Split the unstarted runs ``todo`` into those that can start now and those that never will (with the
+    reason); the rest wait for a teacher among the runs ``names`` that is neither finished nor failed."""
+    problems = {run: teacher_problem(setup, run, done) for run in todo}
+    waiting = {run for run in todo if run.teacher in names and run.teacher not in done and run.teacher not in failed}
+    ready = [run for run in todo if not problems[run]]
+    return ready, {run: problem for run, problem in problems.items() if problem and run not in waiting}
+
+
 def train_parallel(setup: Setup, spec: Spec, runs: list[Run], args) -> None:
     """Run the unfinished runs of ``runs`` in up to ``args.jobs`` worker processes (this script with
     ``--worker RUN``), each as soon as its teacher is finished; rewrite the report after each."""
@@ -303,14 +313,11 @@ def train_parallel(setup: Setup, spec: Spec, runs: list[Run], args) -> None:
                 print(f"{name}: {'finished' if ok else f'FAILED (exit {process.returncode}), see {name}.log'}",
                       flush=True)
                 write_report(setup, spec, finished(setup), load_speed(setup, spec), args)
-        done = finished(setup)
-        problems = {run.name: teacher_problem(setup, run, done) for run in todo}
-        waiting = {run.name for run in todo if run.teacher in names and run.teacher not in done | failed}
-        blocked = [run for run in todo if problems[run.name] and run.name not in waiting]
-        for run in blocked:
-            print(f"{run.name}: skipped, {problems[run.name]}")
+        ready, blocked = triage(setup, todo, names, finished(setup), failed)
+        for run, problem in blocked.items():
+            print(f"{run.name}: skipped, {problem}")
         todo = [run for run in todo if run not in blocked]
-        for run in [r for r in todo if not problems[r.name]][: args.jobs - len(running)]:
+        for run in ready[: args.jobs - len(running)]:
             todo.remove(run)
             log = open(setup.runs / f"{run.name}.log", "a")
             running[run.name] = subprocess.Popen(

@@ -178,3 +178,18 @@ def test_a_student_whose_teacher_model_is_gone_is_blocked_not_crashed(tmp_path, 
     assert not (setup.runs / student.name).exists()
     (setup.runs / "teacher-sibling" / "best").mkdir()
     assert harness.status(setup, spec, student, harness.finished(setup)) == "to do"
+
+
+def test_triage_starts_students_of_ready_teachers_waits_for_running_ones_and_drops_failed_ones(tmp_path):
+    setup, spec = setup_for(tmp_path), ner.SPEC
+    crf, maxent, span = (harness.teacher_run(setup, spec, key) for key in ("crf", "maxent", "span"))
+    write_result(setup, crf, 78.0)
+    (setup.runs / crf.name / "best").mkdir()
+    token = harness.student_run(setup, spec, "1a", "token", 0)
+    students = [harness.student_run(setup, spec, scenario, "structural", 0) for scenario in ("1a", "3", "4")]
+    assert [s.teacher for s in students] == [crf.name, maxent.name, span.name]
+    todo = [maxent, token, *students]
+    names = {run.name for run in [crf, span, *todo]}
+    ready, blocked = harness.triage(setup, todo, names, harness.finished(setup), failed={span.name})
+    assert ready == [maxent, token, students[0]]  # scenario 3 waits: its teacher is planned and not failed
+    assert blocked == {students[2]: f"its teacher {span.name} is not finished"}
