@@ -41,7 +41,7 @@ from structkd.persistence import load  # noqa: E402
 from structkd.throughput import Predictor, size_and_speed  # noqa: E402
 from taggers.pipeline import run_once  # noqa: E402
 
-RESULT, SPEED = "result.json", "speed.json"
+RESULT, SPEED, REPLACED = "result.json", "speed.json", "replaced"
 DODGE = 1.03  # plot: horizontal spread (factor per row) of the student rows drawn at one architecture's speed
 
 
@@ -162,6 +162,10 @@ def student_run(setup: Setup, spec: Spec, scenario: str, method: str, seed: int)
                       str(spec.lam), *extra, *training), teacher)
 
 
+def teacher_names(setup: Setup, spec: Spec) -> list[str]:
+    return [teacher_run(setup, spec, key).name for key in spec.teachers]
+
+
 def row_runs(setup: Setup, spec: Spec, scenario: str, method: str) -> list[Run]:
     """The runs (one per seed) behind one row of the student table."""
     return [student_run(setup, spec, scenario, method, seed) for seed in range(setup.seeds)]
@@ -227,7 +231,8 @@ def evaluate(setup: Setup, spec: Spec, model: Path, data: str, out: Path) -> dic
 
 
 def execute(setup: Setup, spec: Spec, run: Run, quiet: bool) -> None:
-    """Train (or resume, or reuse) ``run`` and evaluate it on dev and test; write its ``result.json``."""
+    """Train (or resume, or reuse) ``run`` and evaluate it on dev and test; write its ``result.json``.  A
+    distilled run records the version of its teacher that taught it (the teacher result's ``finished`` stamp)."""
     folder = setup.runs / run.name
     print(f"\n=== {run.name}: structkd {' '.join(run.argv)}", flush=True)
     run_once(folder, list(run.argv) + (["--quiet"] if quiet else []))
@@ -235,10 +240,13 @@ def execute(setup: Setup, spec: Spec, run: Run, quiet: bool) -> None:
               for split, path in spec.splits.items()}
     summary = json.loads((folder / "summary.json").read_text())
     log = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
+    taught_by = ({"teacher": {"name": run.teacher, "finished": finished(setup)[run.teacher]["finished"]}}
+                 if run.teacher else {})
     result = dict(name=run.name, argv=list(run.argv), **scores, best_epoch=summary["epoch"],
                   parameters=summary["parameters"], train_seconds=summary["seconds"],
                   nonfinite_loss_epochs=[e["epoch"] for e in log if not math.isfinite(e["train_loss"])],
-                  machine=machine(setup.device), finished=datetime.datetime.now().isoformat(timespec="seconds"))
+                  machine=machine(setup.device), finished=datetime.datetime.now().isoformat(timespec="seconds"),
+                  **taught_by)
     (folder / RESULT).write_text(json.dumps(result, indent=2))
 
 
@@ -251,10 +259,31 @@ def teacher_problem(setup: Setup, run: Run, results: dict) -> str | None:
         return f"its teacher {run.teacher} is not finished"
     model = setup.runs / run.teacher / "best"
     if not model.is_dir():
-        return (f"its teacher's model {model} is missing (only the teacher's result is kept); delete the folder "
-                f"{setup.runs / run.teacher} to train that teacher again (students already finished keep the "
-                "results they got from the old one)")
+        return (f"its teacher's model {model} is missing (only the teacher's result is kept); "
+                "--retrain-lost-teachers trains that teacher again (the old version's result is kept under "
+                f"{REPLACED}/, and the report tells which students each version taught)")
     return None
+
+
+def replace_teacher(setup: Setup, name: str) -> Path:
+    """Move the finished teacher run ``name``, whose model is gone, to ``replaced/NAME-FINISHED`` under the runs
+    (its log too), so that the teacher trains again; the old version's result stays there for the report."""
+    folder = setup.runs / name
+    stamp = json.loads((folder / RESULT).read_text())["finished"].replace(":", "-")
+    target = setup.runs / REPLACED / f"{name}-{stamp}"
+    target.parent.mkdir(exist_ok=True)
+    folder.rename(target)
+    if (log := setup.runs / f"{name}.log").exists():
+        log.rename(target / log.name)
+    return target
+
+
+def replace_lost_teachers(setup: Setup, spec: Spec, runs: list[Run]) -> None:
+    """Replace (:func:`replace_teacher`) every teacher among ``runs`` that is finished but has no model."""
+    results, teachers = finished(setup), teacher_names(setup, spec)
+    for run in runs:
+        if run.name in teachers and run.name in results and not (setup.runs / run.name / "best").is_dir():
+            print(f"{run.name}: model missing; old version kept as {replace_teacher(setup, run.name)}, training again")
 
 
 def status(setup: Setup, spec: Spec, run: Run, results: dict) -> str:
@@ -673,6 +702,9 @@ def parse_args(spec: Spec, description: str, default_results: Path, argv=None) -
     parser.add_argument("--transfer-nc", action="store_true",
                         help="add the non-commercial transfer files (LinES, ParTUT, GENTLE): research runs only")
     parser.add_argument("--device", default="cpu", help="torch device for training and evaluation (speed: CPU)")
+    parser.add_argument("--retrain-lost-teachers", action="store_true",
+                        help="train again the finished teachers whose model folder is gone (runs made on another "
+                             "machine), keeping the old version's result for the report")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes training runs side by side")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: run this one run only
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
@@ -707,6 +739,8 @@ def main(spec: Spec, description: str, default_results: Path, argv=None) -> None
         return
     if not args.report_only:
         setup.runs.mkdir(parents=True, exist_ok=True)
+        if args.retrain_lost_teachers:
+            replace_lost_teachers(setup, spec, runs)
         if not args.speed_only:
             (train_parallel if args.jobs > 1 else train_all)(setup, spec, runs, args)
         if not args.no_speed:
