@@ -286,6 +286,38 @@ def replace_lost_teachers(setup: Setup, spec: Spec, runs: list[Run]) -> None:
             print(f"{run.name}: model missing; old version kept as {replace_teacher(setup, run.name)}, training again")
 
 
+def teacher_versions(setup: Setup, spec: Spec, results: dict) -> dict[str, list[dict]]:
+    """Each teacher run's versions, as results: the replaced ones (oldest first), then the current one."""
+    replaced = [json.loads(path.read_text()) for path in sorted((setup.runs / REPLACED).glob(f"*/{RESULT}"))]
+    replaced.sort(key=lambda r: r["finished"])
+    return {name: [r for r in replaced if r["name"] == name] + ([results[name]] if name in results else [])
+            for name in teacher_names(setup, spec)}
+
+
+def taught(setup: Setup, spec: Spec, results: dict) -> dict[str, dict]:
+    """The teacher version (a result of :func:`teacher_versions`) of each finished distilled run, by run name.
+    A run without a teacher record (made before runs kept one) counts as taught by the current version."""
+    versions, taught_by = teacher_versions(setup, spec, results), {}
+    for run in plan(setup, spec):
+        if not (run.teacher and run.name in results and versions[run.teacher]):
+            continue
+        stamp = results[run.name].get("teacher", versions[run.teacher][-1])["finished"]
+        match = [v for v in versions[run.teacher] if v["finished"] == stamp]
+        if not match:
+            raise SystemExit(f"{run.name} was taught by the {run.teacher} finished {stamp}, whose result is neither "
+                             f"{setup.runs / run.teacher / RESULT} nor under {setup.runs / REPLACED}")
+        taught_by[run.name] = match[0]
+    return taught_by
+
+
+def version_text(version: dict, versions: list[dict]) -> str:
+    """Which of its teacher's ``versions`` ``version`` is ('' when it is the only one)."""
+    if len(versions) < 2:
+        return ""
+    where = version["machine"].split(",")[0].split(" with ")[0]  # "AMD EPYC", "NVIDIA H100 80GB HBM3 (CUDA)"
+    return f" ({'current' if version == versions[-1] else 'replaced'}, trained on {where}, {version['finished']})"
+
+
 def status(setup: Setup, spec: Spec, run: Run, results: dict) -> str:
     """What state ``run`` is in: done, interrupted, waiting for its teacher, or to do."""
     if run.name in results:
@@ -357,14 +389,17 @@ def train_parallel(setup: Setup, spec: Spec, runs: list[Run], args) -> None:
 
 
 def load_speed(setup: Setup, spec: Spec, results: dict | None = None) -> dict | None:
-    """The stored speed measurement, if it was taken of the models now finished (else None)."""
+    """The stored speed measurement, if it was taken of the models now finished (else None); for a teacher, of
+    any of its versions, since they share one architecture."""
     path = setup.runs / SPEED
     if not path.exists():
         return None
     speed = json.loads(path.read_text())
     results = finished(setup) if results is None else results
-    current = {name: results.get(name, {}).get("finished") for name in speed_models(setup, spec)}
-    return speed if speed["models_finished"] == current else None
+    versions = teacher_versions(setup, spec, results)
+    known = {name: {r["finished"] for r in versions.get(name, [results[name]] if name in results else [])}
+             for name in speed_models(setup, spec)}
+    return speed if all(speed["models_finished"].get(name) in stamps for name, stamps in known.items()) else None
 
 
 def measure_speed(setup: Setup, spec: Spec, results: dict, threads: int, sentences: int | None) -> dict:
@@ -470,31 +505,47 @@ def hyper_text(hyper: dict, epochs: int, metric_label: str) -> str:
 
 
 def teacher_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
+    """One row per teacher version, with the number of finished students it taught."""
     header, cells = spec.teacher_columns
+    versions, taught_by = teacher_versions(setup, spec, results), taught(setup, spec, results).values()
     rows = []
     for key, label in spec.teachers.items():
-        r = results.get(teacher_run(setup, spec, key).name)
-        rows.append([label, *(["n/a (not finished)"] + [""] * (len(header) + 4) if r is None else
-                              [f"{r['dev'][spec.metric]:.2f}", f"{r['test'][spec.metric]:.2f}", *cells(r),
-                               f"{r['parameters']:,}", str(r["best_epoch"]), f"{r['train_seconds'] / 60:.0f}"])])
+        mine = versions[teacher_run(setup, spec, key).name]
+        rows += [[label, "n/a (not finished)", *[""] * (len(header) + 5)]] if not mine else [
+            [label + version_text(r, mine), f"{r['dev'][spec.metric]:.2f}", f"{r['test'][spec.metric]:.2f}", *cells(r),
+             f"{r['parameters']:,}", str(r["best_epoch"]), f"{r['train_seconds'] / 60:.0f}",
+             str(sum(v["finished"] == r["finished"] for v in taught_by if v["name"] == r["name"]))] for r in mine]
     return ["## Teachers", "",
             *table(["teacher", f"dev {spec.metric_label}", f"test {spec.metric_label}", *header, "parameters",
-                    "best epoch", "train min*"], rows),
-            "\\* wall-clock minutes of the session that finished the run (a resumed run: its last session only).", ""]
+                    "best epoch", "train min*", "students taught"], rows),
+            "\\* wall-clock minutes of the session that finished the run (a resumed run: its last session only).",
+            *(["A teacher trained again (its model was lost with the machine that made it) has one row per "
+               "version; every student run records the version that taught it."] * any(len(v) > 1 for v in
+                                                                                     versions.values())), ""]
 
 
 def student_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
-    rows, flagged = [], False
+    """Per scenario, the teacher version(s) that taught its students, then one row per method."""
+    versions, taught_by = teacher_versions(setup, spec, results), taught(setup, spec, results)
+    rows, flagged, mixed = [], False, []
     for scenario, (teacher_key, key, methods) in spec.scenarios.items():
-        teacher = results.get(teacher_run(setup, spec, teacher_key).name)
+        mine = versions[teacher_run(setup, spec, teacher_key).name]
         pair = f"{spec.teachers[teacher_key]} -> {spec.students[key]}"
-        rows.append([scenario, pair, "teacher",
-                     *([f"{teacher['dev'][spec.metric]:.2f}", f"{teacher['test'][spec.metric]:.2f}", "1"]
-                       if teacher else ["n/a", "n/a", "0 of 1 done"])])
+        runs = [run for method in methods for run in row_runs(setup, spec, scenario, method)]
+        used = [v for v in mine if any(taught_by.get(run.name) == v for run in runs)] or mine[-1:]
+        rows += [[scenario, pair, "teacher" + version_text(v, mine), f"{v['dev'][spec.metric]:.2f}",
+                  f"{v['test'][spec.metric]:.2f}", "1"] for v in used] or [
+            [scenario, pair, "teacher", "n/a", "n/a", "0 of 1 done"]]
         for method in methods:
-            scores = Scores.of(row_runs(setup, spec, scenario, method), results, spec.metric)
+            row = row_runs(setup, spec, scenario, method)
+            scores = Scores.of(row, results, spec.metric)
             flag = f" ‡ ({scores.nonfinite} of {len(scores.test)} runs)" if scores.nonfinite else ""
             flagged = flagged or bool(flag)
+            teachers = [taught_by[run.name] for run in row if run.name in taught_by]
+            if len({v["finished"] for v in teachers}) > 1:
+                flag += " §"
+                mixed += [f"{run.name}: {v['name']}{version_text(v, mine)}" for run in row
+                          if (v := taught_by.get(run.name))]
             rows.append([scenario, pair, spec.methods[method] + flag, scores.cell("dev"), scores.cell("test"),
                          scores.seeds()])
     m = spec.metric_label
@@ -502,7 +553,9 @@ def student_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
             f"{m}, mean ± sample standard deviation over the finished seeds (teachers: one run, seed 0).", "",
             *table(["scenario", "teacher -> student", "method", f"dev {m}", f"test {m}", "seeds"], rows),
             *(["‡ the training loss was not finite (inf or NaN) in at least one epoch of these runs (see their "
-               "`train_log.jsonl`): their scores do not measure the method.", ""] if flagged else [])]
+               "`train_log.jsonl`): their scores do not measure the method.", ""] if flagged else []),
+            *([f"§ the seeds of these rows learned from different versions of their teacher: {'; '.join(mixed)}.",
+               ""] if mixed else [])]
 
 
 def _ratios(setup: Setup, spec: Spec, speed: dict, teacher_key: str, key: str) -> dict:
@@ -519,8 +572,11 @@ def speed_section(setup: Setup, spec: Spec, results: dict, speed: dict | None) -
         why = (f"it needs {', '.join(missing)} finished first" if missing else
                "the models are finished; a run without --report-only measures them")
         return ["## Size and speed", "", f"Not yet measured: {why}.", ""]
-    rows = [[label, name, f"{speed['models'][name]['parameters']:,}", f"{speed['models'][name]['speed_32']:.1f}",
-             f"{speed['models'][name]['speed_1']:.1f}"] for name, label in speed_models(setup, spec).items()]
+    replaced = {name for name, stamp in speed["models_finished"].items()
+                if stamp != results.get(name, {}).get("finished")}  # a teacher timed before it was trained again
+    rows = [[label, name + " (replaced version)" * (name in replaced), f"{speed['models'][name]['parameters']:,}",
+             f"{speed['models'][name]['speed_32']:.1f}", f"{speed['models'][name]['speed_1']:.1f}"]
+            for name, label in speed_models(setup, spec).items()]
     ratios = []
     for scenario, (teacher_key, key, _) in spec.scenarios.items():
         r = _ratios(setup, spec, speed, teacher_key, key)
@@ -544,7 +600,7 @@ def target_checks(setup: Setup, spec: Spec, results: dict, speed: dict | None) -
     """Per scenario, the targets of the structural-KD student on the test metric: met, missed or not yet
     measured (which needs the teacher and at least 2 seeds of each compared row; checks on fewer seeds than
     planned say so)."""
-    rows = []
+    rows, taught_by = [], taught(setup, spec, results)
     for scenario, (teacher_key, key, _) in spec.scenarios.items():
         teacher = results.get(teacher_run(setup, spec, teacher_key).name)
         scores = {m: Scores.of(row_runs(setup, spec, scenario, m), results, spec.metric)
@@ -556,7 +612,9 @@ def target_checks(setup: Setup, spec: Spec, results: dict, speed: dict | None) -
                      for target in spec.targets]
             continue
         ratios = _ratios(setup, spec, speed, teacher_key, key) if speed else None
-        checks = [_keep_check(spec, teacher["test"][spec.metric], scores["structural"], ratios),
+        teacher_score = statistics.mean(taught_by[run.name]["test"][spec.metric]
+                                        for run in row_runs(setup, spec, scenario, "structural") if run.name in results)
+        checks = [_keep_check(spec, teacher_score, scores["structural"], ratios),
                   _gold_check(spec, scores["structural"], scores["gold"]),
                   _token_check(spec, scores["structural"], scores["token"], key)]
         if scores["structural"].nonfinite:
@@ -640,9 +698,11 @@ def draw_plot(setup: Setup, spec: Spec, results: dict, speed: dict, path: Path) 
     fig, ax = plt.subplots(figsize=(11, 6))
     teacher_markers = dict(zip(spec.teachers, "*PX"))
     markers, colors = dict(zip(spec.scenarios, "osD^v")), dict(zip(spec.methods, plt.get_cmap("tab10").colors))
-    for key, marker in teacher_markers.items():
+    versions = teacher_versions(setup, spec, results)
+    for key, marker in teacher_markers.items():  # the teacher version whose speed was measured
         name = teacher_run(setup, spec, key).name
-        ax.plot(speed["models"][name]["speed_32"], results[name]["test"][spec.metric], marker, color="black",
+        measured = next(v for v in versions[name] if v["finished"] == speed["models_finished"][name])
+        ax.plot(speed["models"][name]["speed_32"], measured["test"][spec.metric], marker, color="black",
                 markersize=11)
     for index, (key, label) in enumerate(spec.students.items()):
         x = speed["models"][speed_student(setup, spec, key).name]["speed_32"]

@@ -4,6 +4,7 @@ Training itself is covered by the CLI tests; here the results are written by the
 numbers in a temporary runs folder) to check what the harness concludes from them.
 """
 import json
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -75,13 +76,18 @@ def test_scores_mean_and_sample_deviation():
     assert scores.cell("dev") == "2.00 ± 1.41" and scores.seeds() == "2 of 3 done"
 
 
-def write_result(setup: harness.Setup, run: harness.Run, score: float) -> None:
+def write_result(setup: harness.Setup, run: harness.Run, score: float, finished: str | None = None,
+                 taught_by: str | None = None) -> None:
+    """A planted result of ``run`` (parsing scores), finished at ``finished``, taught by the teacher version that
+    finished at ``taught_by``."""
     folder = setup.runs / run.name
     folder.mkdir(parents=True)
     scores = {"las": score, "uas": score + 3, "ucm": 10.0, "lcm": 5.0}
+    teacher = {"teacher": {"name": run.teacher, "finished": taught_by}} if taught_by else {}
     (folder / harness.RESULT).write_text(json.dumps(dict(
         name=run.name, argv=list(run.argv), dev=scores, test=scores, best_epoch=1, parameters=1000,
-        train_seconds=60.0, nonfinite_loss_epochs=[], machine="test", finished=f"t-{run.name}")))
+        train_seconds=60.0, nonfinite_loss_epochs=[], machine="CPU X, 2 usable cores", finished=finished or
+        f"t-{run.name}", **teacher)))
 
 
 def speed_record(setup: harness.Setup, spec: harness.Spec, teacher: float, student: float) -> dict:
@@ -193,3 +199,61 @@ def test_triage_starts_students_of_ready_teachers_waits_for_running_ones_and_dro
     ready, blocked = harness.triage(setup, todo, names, harness.finished(setup), failed={span.name})
     assert ready == [maxent, token, students[0]]  # scenario 3 waits: its teacher is planned and not failed
     assert blocked == {students[2]: f"its teacher {span.name} is not finished"}
+
+
+def test_a_lost_teacher_is_retrained_and_the_report_says_which_version_taught_each_student(tmp_path, capsys):
+    """Seeds 0-1 learned from a teacher whose model is gone; it is trained again and teaches seed 2."""
+    setup, spec = setup_for(tmp_path), parsing.SPEC
+    teacher = harness.teacher_run(setup, spec, "nonprojective")
+    write_result(setup, teacher, 88.0, finished="2026-01-01T10:00:00")
+    (setup.runs / f"{teacher.name}.log").write_text("old log")
+    scores = {"gold": [80.0, 80.2, 80.4], "token": [80.5, 80.6, 80.7], "structural": [86.9, 87.0, 87.1]}
+    for method, values in scores.items():
+        for seed, (run, value) in enumerate(zip(harness.row_runs(setup, spec, "1b", method), values)):
+            if seed < 2 or method == "gold":
+                write_result(setup, run, value, taught_by="2026-01-01T10:00:00" if run.teacher else None)
+    timed = {name: "2026-01-01T10:00:00" if name == teacher.name else f"t-{name}"
+             for name in harness.speed_models(setup, spec)}
+    speed = speed_record(setup, spec, 10, 120) | {"models_finished": timed, "machine": "CPU X", "sentences": 40,
+                                                  "other_load": 0.0}
+    harness.replace_lost_teachers(setup, spec, harness.plan(setup, spec))
+    replaced = setup.runs / harness.REPLACED / f"{teacher.name}-2026-01-01T10-00-00"
+    assert "training again" in capsys.readouterr().out and (replaced / harness.RESULT).exists()
+    assert (replaced / f"{teacher.name}.log").read_text() == "old log" and not (setup.runs / teacher.name).exists()
+    assert teacher.name not in harness.finished(setup)
+    write_result(setup, teacher, 86.0, finished="2026-02-01T10:00:00")  # the teacher, trained again
+    (setup.runs / teacher.name / "best").mkdir()
+    harness.replace_lost_teachers(setup, spec, harness.plan(setup, spec))  # it has its model: kept
+    assert (setup.runs / teacher.name / harness.RESULT).exists()
+    for method, value in (("token", 80.9), ("structural", 86.5)):
+        write_result(setup, harness.row_runs(setup, spec, "1b", method)[2], value, taught_by="2026-02-01T10:00:00")
+    planned = {run.name: run for run in harness.plan(setup, spec)}
+    for name in set(harness.speed_models(setup, spec)) - set(harness.finished(setup)):  # the other timed models
+        write_result(setup, planned[name], 85.0)
+    results = harness.finished(setup)
+    (setup.runs / harness.SPEED).write_text(json.dumps(speed))
+    assert harness.load_speed(setup, spec, results) == speed  # measured on the old version: same architecture
+    versions = harness.teacher_versions(setup, spec, results)[teacher.name]
+    assert [v["finished"] for v in versions] == ["2026-01-01T10:00:00", "2026-02-01T10:00:00"]
+    taught = harness.taught(setup, spec, results)
+    assert taught["1b-structural-s0"]["finished"] == "2026-01-01T10:00:00"
+    assert taught["1b-structural-s2"]["test"]["las"] == 86.0
+
+    teachers = "\n".join(harness.teacher_section(setup, spec, results))
+    assert "| MiniLM first-order (tree CRF) (replaced, trained on CPU X, 2026-01-01T10:00:00) | 88.00 |" in teachers
+    # students taught: seeds 0-1 of token and structural KD; seed 2 of both, and the timed 1a student, which has
+    # no teacher record (made before runs kept one) and so counts as taught by the current version
+    assert "2026-01-01T10:00:00) | 88.00 | 88.00 | 91.00 | 10.00 | 5.00 | 1,000 | 1 | 1 | 4 |" in teachers
+    assert "2026-02-01T10:00:00) | 86.00 | 86.00 | 89.00 | 10.00 | 5.00 | 1,000 | 1 | 1 | 3 |" in teachers
+    students = "\n".join(harness.student_section(setup, spec, results))
+    assert "| 1b | MiniLM first-order (tree CRF) -> BiLSTM head selection | structural KD § |" in students
+    assert "1b-structural-s2: teacher-nonprojective (current, trained on CPU X, 2026-02-01T10:00:00)" in students
+    assert "| teacher-nonprojective (replaced version) | 100 | 10.0 | 10.0 |" in "\n".join(
+        harness.speed_section(setup, spec, results, speed))
+    keep = harness.target_checks(setup, spec, results, speed)[0][2]
+    teacher_mean = statistics.mean([88.0, 88.0, 86.0])  # the versions that taught the three structural seeds
+    assert f"{teacher_mean - statistics.mean([86.9, 87.0, 86.5]):.2f} LAS below the teacher" in keep
+
+    with pytest.raises(SystemExit, match="neither"):  # a record naming a version nobody kept
+        shutil.rmtree(replaced)
+        harness.taught(setup, spec, harness.finished(setup))
