@@ -1,7 +1,8 @@
 """The benchmark harness: plans, run selection, seed statistics, target checks and the report.
 
 Training itself is covered by the CLI tests; here the results are written by the test (clearly made-up
-numbers in a temporary runs folder) to check what the harness concludes from them.
+numbers in a temporary runs folder) to check what the harness concludes from them; the parallel workers and
+the speed step run for real on the bundled samples.
 """
 import json
 import shutil
@@ -16,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import harness  # noqa: E402
 import ner  # noqa: E402
 import parsing  # noqa: E402
+from structkd.cli import main as cli  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -257,3 +259,30 @@ def test_a_lost_teacher_is_retrained_and_the_report_says_which_version_taught_ea
     with pytest.raises(SystemExit, match="neither"):  # a record naming a version nobody kept
         shutil.rmtree(replaced)
         harness.taught(setup, spec, harness.finished(setup))
+
+
+def test_speed_step_times_every_speed_model_and_the_report_shows_it(tmp_path):
+    """The speed step end to end: one small trained tagger stands in for each timed model (the step times
+    whatever each run's ``best/`` holds), its record is stored, reloaded and reported."""
+    data = sample_corpus(tmp_path / "data")
+    setup = harness.Setup(data, tmp_path / "runs", 1, harness.CC_TRANSFER, 1, 1, 20, "cpu")
+    spec = ner.SPEC
+    model = tmp_path / "tiny"
+    assert cli(["train", "ner", "--train", str(DATA / "uner_en_ewt-ud-train.prerelease.sample.iob2"),
+                "--dev", str(DATA / "uner_en_ewt-ud-dev.sample.iob2"), "--max-sentences", "20", "--epochs", "1",
+                "--encoder", "bilstm", "--hidden", "16", "--layers", "1", "--word-dim", "16", "--char", "none",
+                "--output", str(model),
+                "--quiet"]) == 0
+    planned = {run.name: run for run in harness.plan(setup, spec)}
+    for name in harness.speed_models(setup, spec):
+        write_result(setup, planned[name], 50.0)
+        (setup.runs / name / "best").symlink_to(model / "best")
+    speed = harness.update_speed(setup, spec, threads=1, remeasure=False, sentences=6)
+    assert speed == json.loads((setup.runs / harness.SPEED).read_text()) == harness.load_speed(setup, spec)
+    assert speed["sentences"] == 6 and set(speed["models"]) == set(harness.speed_models(setup, spec))
+    sizes = {row["parameters"] for row in speed["models"].values()}
+    assert len(sizes) == 1 and sizes.pop() > 0
+    assert all(row["speed_32"] > 0 and row["speed_1"] > 0 for row in speed["models"].values())
+    assert harness.update_speed(setup, spec, 1, False, 6)["date"] == speed["date"]  # stored: not timed again
+    section = "\n".join(harness.speed_section(setup, spec, harness.finished(setup), speed))
+    assert "| BiLSTM + CRF | 1a-structural-s0 |" in section and "| 1a | MiniLM + CRF -> BiLSTM + CRF | 1.0x |" in section
