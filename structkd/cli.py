@@ -22,6 +22,16 @@ VERBS = {
 }
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Options' help with their defaults, except where there is nothing to show (no default, an off switch)
+    or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def task_families() -> dict:
     """The registered task families by name (entry-point group ``structkd.tasks``)."""
     return {ep.name: ep.load() for ep in entry_points(group="structkd.tasks")}
@@ -53,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         tasks = verb_parser.add_subparsers(dest="task", metavar="TASK")
         for name, family in families.items():
             task_parser = tasks.add_parser(name, help=family.help[verb], description=family.help[verb],
-                                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                           formatter_class=HelpFormatter)
             family.add_arguments(verb, task_parser)
             task_parser.set_defaults(run=lambda args, family=family, verb=verb: family.run(verb, args))
     scen = verbs.add_parser(

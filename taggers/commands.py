@@ -13,7 +13,8 @@ from structkd.commands import (
     distillation_run, fit, option,
 )
 from structkd.data import (
-    DataError, read_conll2003, read_conllu_tags, read_text, read_uner, write_conll2003, write_columns, write_uner,
+    UNER_LABEL_MAP, read_conll2003, read_conllu_tags, read_text, read_uner, write_conll2003, write_columns,
+    write_conllu_tags, write_uner,
 )
 from structkd.metrics import entity_scores
 from structkd.persistence import load
@@ -23,12 +24,10 @@ from .hf_teacher import load_teacher
 from .model import Tagger
 from .task import TaggingTask
 
-READERS = {
-    "uner": lambda path, target: read_uner(path, target=target),
-    "conll03": lambda path, target: read_conll2003(path, target=target),
-    "conllu": lambda path, target: read_conllu_tags(path, target=target),
-}
-WRITERS = {"uner": write_uner, "conll03": write_conll2003}
+#: each labelled format's reader, writer and the tag scheme of its files (``--tag-scheme`` overrides it)
+READERS = {"uner": read_uner, "conll03": read_conll2003, "conllu": read_conllu_tags}
+WRITERS = {"uner": write_uner, "conll03": write_conll2003, "conllu": write_conllu_tags}
+FILE_SCHEMES = {"uner": "IOB2", "conll03": "IOB1", "conllu": "IOB2"}
 
 HELP = {
     "train": "train a NER tagger (teacher, or a student from gold only) on CoNLL/UNER files",
@@ -38,17 +37,46 @@ HELP = {
 }
 
 
-def read(path: str, fmt: str, scheme: str = "BIO"):
-    """Sentences of ``path`` in format ``fmt`` with tags converted to ``scheme`` ("text": no tags)."""
-    if fmt == "text":
+def read(path: str, args, scheme: str = "BIO", labelled: bool = True):
+    """Sentences of ``path`` in ``args.format``, read with the tag options, tags converted to ``scheme``
+    ("text", and CoNLL-U that is not ``labelled``: no tags)."""
+    if args.format == "text":
         return read_text(path)
-    return READERS[fmt](path, scheme)
+    if args.format == "conllu" and not labelled:
+        return read_conllu_tags(path, None)
+    label_map = dict(UNER_LABEL_MAP if args.format == "uner" else {}) | dict(args.label_map or [])
+    return READERS[args.format](path, scheme=file_scheme(args), target=scheme, strict=args.strict_tags,
+                                label_map=label_map or None)
+
+
+def file_scheme(args) -> str:
+    return args.tag_scheme or FILE_SCHEMES[args.format]
+
+
+def label_pair(text: str) -> tuple[str, str]:
+    """``FROM=TO`` (an argparse type)."""
+    source, sep, target = text.partition("=")
+    if not (sep and source and target):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected FROM=TO, e.g. B-MISC=O")
+    return source, target
+
+
+def _add_format(parser, formats: list[str], text_help: str = "") -> None:
+    """The input format and how its tags are read."""
+    parser.add_argument("--format", choices=formats, default="uner",
+                        help="input format: UNER columns (OTH and B-O mapped to O), CoNLL-2003 columns, CoNLL-U "
+                             "with tags in MISC NER=" + text_help)
+    parser.add_argument("--tag-scheme", choices=["IOB1", "IOB2", "BIOES"], default=None,
+                        help="tag scheme of the files (default: IOB2 for uner and conllu, IOB1 for conll03); "
+                             "predictions are written in it")
+    parser.add_argument("--label-map", type=label_pair, action="append", metavar="FROM=TO",
+                        help="rename a tag as it is read, e.g. B-MISC=O (repeatable; uner adds OTH and B-O -> O)")
+    parser.add_argument("--strict-tags", action="store_true",
+                        help="refuse an I- tag that continues no entity (default: read it as B-, as conlleval)")
 
 
 def _add_data(parser, training: bool) -> None:
-    parser.add_argument("--format", choices=sorted(READERS), default="uner",
-                        help="input format: UNER IOB2 columns (OTH and B-O mapped to O), CoNLL-2003 columns "
-                             "(IOB1), or CoNLL-U with tags in MISC NER=")
+    _add_format(parser, sorted(READERS))
     if training:
         parser.add_argument("--train", required=True, help="training file")
         parser.add_argument("--dev", required=True, help="dev file (model selection and early stopping)")
@@ -86,9 +114,8 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--model", required=True, help="model folder")
         parser.add_argument("--input", required=True, help="file to tag")
         parser.add_argument("--output", required=True, help="where to write the tagged file")
-        parser.add_argument("--format", choices=sorted(READERS) + ["text"], default="uner",
-                            help="input format; text = one whitespace-tokenised sentence a line, written back as "
-                                 "token<TAB>tag lines")
+        _add_format(parser, sorted(READERS) + ["text"], "; or text: one whitespace-tokenised sentence a line, "
+                    "written back as token<TAB>tag lines")
         add_device_option(parser)
 
 
@@ -120,8 +147,8 @@ def student_tags(teacher, scheme: str) -> list[str]:
 
 
 def _load_splits(args, scheme: str):
-    train = read(args.train, args.format, scheme)[: args.max_sentences]
-    dev = read(args.dev, args.format, scheme)
+    train = read(args.train, args, scheme)[: args.max_sentences]
+    dev = read(args.dev, args, scheme)
     return train, dev
 
 
@@ -147,7 +174,7 @@ def distill(args) -> int:
 def evaluate(args) -> int:
     model = load(args.model, args.device)
     scheme = detect_scheme(model.tags)
-    sentences = read(args.data, args.format, scheme)
+    sentences = read(args.data, args, scheme)
     predicted = TaggingTask(model).predict(sentences)
     scores = entity_scores([s.tags for s in sentences], predicted, strict_scheme=scheme if args.strict else None)
     print(f"{'type':<8}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
@@ -161,14 +188,12 @@ def evaluate(args) -> int:
 
 def predict(args) -> int:
     model = load(args.model, args.device)
-    sentences = read(args.input, args.format)
+    sentences = read(args.input, args, labelled=False)
     predicted = TaggingTask(model).predict(sentences)
-    if args.format in WRITERS:
-        WRITERS[args.format](args.output, sentences, predicted)
-    elif args.format == "text":
-        write_columns(args.output, sentences, predicted, scheme="IOB2")
+    if args.format == "text":
+        write_columns(args.output, sentences, predicted, scheme=args.tag_scheme or "IOB2")
     else:
-        raise DataError(args.input, 0, "writing CoNLL-U predictions is not supported yet; use --format text")
+        WRITERS[args.format](args.output, sentences, predicted, scheme=file_scheme(args))
     print(f"tagged {len(sentences)} sentences -> {args.output}")
     return 0
 

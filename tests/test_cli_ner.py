@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from structkd.cli import main
-from structkd.data import read_text, read_uner
+from structkd.data import read_conllu_tags, read_text, read_uner
 from structkd.persistence import load
 from tiny_runs import tiny
 
@@ -82,6 +82,45 @@ def test_predict_raw_text(teacher, tmp_path):
     lines = [line for line in out.read_text().splitlines() if line]
     assert len(lines) == sum(len(s.tokens) for s in read_text(TRANSFER))
     assert all(len(line.split("\t")) == 2 for line in lines)
+
+
+def test_predict_conllu_writes_tags_into_misc(teacher, tmp_path):
+    source, out = DATA / "ud_en_ewt-ud-test.sample.conllu", tmp_path / "pred.conllu"
+    assert main(["predict", "ner", "--model", str(teacher / "best"), "--input", str(source), "--format", "conllu",
+                 "--output", str(out)]) == 0
+    before, after = source.read_text().splitlines(), out.read_text().splitlines()
+    assert len(before) == len(after)
+    for old, new in zip(before, after):
+        fields = old.split("\t")
+        if fields[0].isdecimal():  # a word: only MISC gains NER=
+            assert new.split("\t")[:9] == fields[:9] and "NER=" in new.split("\t")[9]
+        else:
+            assert new == old
+    tagged = read_conllu_tags(out)  # every word tagged, in IOB2
+    assert sum(len(s.tokens) for s in tagged) == sum(1 for line in before if line.split("\t")[0].isdecimal())
+
+
+def test_tag_options_scheme_label_map_and_strict(teacher, tmp_path, capsys):
+    """A CoNLL-2003-style file in IOB2 with a MISC type: read with --tag-scheme, MISC mapped away, and
+    refused under --strict-tags once it holds an I- tag that continues nothing."""
+    conll = tmp_path / "iob2.txt"
+    sentences = read_uner(TEST)[:20]
+    rows = [[f"{token} X X {tag}" for token, tag in zip(s.tokens, s.tags)] for s in sentences]
+    rows[0][0] = rows[0][0].rsplit(" ", 1)[0] + " B-MISC"
+    conll.write_text("".join("\n".join(r) + "\n\n" for r in rows))
+    common = ["evaluate", "ner", "--model", str(teacher / "best"), "--data", str(conll), "--format", "conll03"]
+    scores = tmp_path / "scores.json"
+    assert main(common + ["--tag-scheme", "IOB2", "--json", str(scores)]) == 0
+    assert json.loads(scores.read_text())["per_type"]["MISC"]["support"] == 1
+    assert main(common + ["--tag-scheme", "IOB2", "--label-map", "B-MISC=O", "--json", str(scores)]) == 0
+    assert "MISC" not in json.loads(scores.read_text())["per_type"] and "20 sentences" in capsys.readouterr().out
+    rows[0][0] = rows[0][0].rsplit(" ", 1)[0] + " I-PER"
+    conll.write_text("".join("\n".join(r) + "\n\n" for r in rows))
+    assert main(common + ["--tag-scheme", "IOB2", "--strict-tags"]) == 1
+    assert f"{conll}:1:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(common + ["--label-map", "B-MISC"])
+    assert "expected FROM=TO" in capsys.readouterr().err
 
 
 def test_bad_input_names_the_file_and_line(tmp_path, capsys):

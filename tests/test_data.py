@@ -17,6 +17,7 @@ from structkd.data import (
     read_uner,
     write_columns,
     write_conll2003,
+    write_conllu_tags,
     write_text,
     write_uner,
 )
@@ -364,6 +365,26 @@ def test_conllu_tags_from_misc_or_a_function(tmp_path):
     assert (sentence.line, sentence.columns[0][:2]) == (1, ["1", "Do"])
     by_upos, = read_conllu_tags(path, lambda token: "B-NAME" if token["upos"] == "PROPN" else "O")
     assert by_upos.tags == ["O", "O", "O", "O", "B-NAME", "B-NAME", "O"]
+
+
+def test_conllu_tags_write_back_into_misc_keeping_every_other_line_and_item(tmp_path):
+    second = CONLLU.replace("s1", "s2").replace("\tNER=O\n3.1", "\t_\n3.1")  # word 3 of s2 has MISC "_"
+    source = CONLLU + second
+    sentences = read_conllu_tags(write_file(tmp_path, source, "s.conllu"), tag_field=None)
+    out = tmp_path / "out.conllu"
+    write_conllu_tags(out, sentences[:1], [["O", "O", "O", "O", "B-LOC", "I-LOC", "O"]])
+    assert out.read_text() == CONLLU  # the gold tags back: the file, byte for byte
+    predicted = [["B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC", "O"], ["O", "O", "B-ORG", "O", "O", "O", "O"]]
+    write_conllu_tags(out, sentences, predicted, scheme="BIOES")
+    expected = source
+    for old, new in [("\tNER=O\n2\t", "\tNER=B-PER\n2\t"), ("\tNER=O\n3\t", "\tNER=E-PER\n3\t"),
+                     ("NER=I-LOC|", "NER=E-LOC|")]:  # sentence 1 (the multiword token and empty node kept)
+        expected = expected.replace(old, new, 1)
+    s2 = expected.index("# sent_id = s2")
+    tail = expected[s2:].replace("\t_\n3.1", "\tNER=S-ORG\n3.1").replace("NER=B-LOC", "NER=O")
+    assert out.read_text() == expected[:s2] + tail.replace("NER=I-LOC|", "NER=O|")
+    with pytest.raises(ValueError, match="6 predicted tags for 7 words"):
+        write_conllu_tags(out, sentences[:1], [["O"] * 6])
 
 
 @pytest.mark.parametrize("old, new, options, line, message", [

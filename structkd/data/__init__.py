@@ -6,7 +6,7 @@ raises :class:`DataError` (``path:line: ...``) on malformed input, and the colum
 what was read, byte for byte, but for the predicted tags, heads and relations.
 """
 from .columns import read_columns, write_columns
-from .conllu_tags import read_conllu_tags
+from .conllu_tags import read_conllu_tags, write_conllu_tags
 from .errors import DataError
 from .presets import UNER_LABEL_MAP, UNER_TYPES, read_conll2003, read_uner, write_conll2003, write_uner
 from .sentence import Sentence
@@ -16,6 +16,6 @@ from .trees import TreeSentence, read_conllu_trees, write_conllu_trees
 
 __all__ = [
     "DataError", "Sentence", "TagReader", "read_columns", "write_columns", "read_uner", "write_uner",
-    "read_conll2003", "write_conll2003", "UNER_LABEL_MAP", "UNER_TYPES", "read_conllu_tags",
+    "read_conll2003", "write_conll2003", "UNER_LABEL_MAP", "UNER_TYPES", "read_conllu_tags", "write_conllu_tags",
     "read_text", "write_text", "TreeSentence", "read_conllu_trees", "write_conllu_trees",
 ]

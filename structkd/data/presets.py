@@ -14,22 +14,24 @@ UNER_TYPES = ("PER", "ORG", "LOC")
 UNER_LABEL_MAP = MappingProxyType({"B-OTH": "O", "I-OTH": "O", "B-O": "O"})
 
 
-def read_uner(path: str | os.PathLike, *, target: str = "BIO", strict: bool = False,
+def read_uner(path: str | os.PathLike, *, scheme: str = "IOB2", target: str = "BIO", strict: bool = False,
               label_map: Mapping[str, str] | None = UNER_LABEL_MAP) -> list[Sentence]:
-    """A UNER file: tab-separated id, token, IOB2 tag, misc, annotator; ``#`` comments.
+    """A UNER file: tab-separated id, token, tag (``scheme``, IOB2 in the released files), misc, annotator;
+    ``#`` comments.
 
     Lines may stop after the tag (the pre-release train file leaves misc and annotator off ``O`` tokens).
     Tags are mapped by ``label_map`` and must then be PER, ORG or LOC. See :func:`read_columns`.
     """
     return read_columns(path, token_column=1, tag_column=2, id_column=0, delimiter="\t", comment_prefix="#",
-                        scheme="IOB2", target=target, strict=strict, label_map=label_map,
+                        scheme=scheme, target=target, strict=strict, label_map=label_map,
                         entity_types=UNER_TYPES, ragged=True)
 
 
 def write_uner(path: str | os.PathLike, sentences: Iterable[Sentence],
-               predicted_tags: Iterable[Sequence[str]] | None = None) -> None:
-    """Write sentences read by :func:`read_uner` back, with ``predicted_tags`` (IOB2) in the tag column."""
-    write_columns(path, sentences, predicted_tags, tag_column=2, scheme="IOB2", delimiter="\t")
+               predicted_tags: Iterable[Sequence[str]] | None = None, *, scheme: str = "IOB2") -> None:
+    """Write sentences read by :func:`read_uner` back, with ``predicted_tags`` converted to ``scheme`` in the
+    tag column."""
+    write_columns(path, sentences, predicted_tags, tag_column=2, scheme=scheme, delimiter="\t")
 
 
 def read_conll2003(path: str | os.PathLike, *, scheme: str = "IOB1", target: str = "BIO", strict: bool = False,
