@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .encoders import DEFAULT_MODEL, BiLSTMEncoder, TransformerEncoder
-from .training import DistillationTask, Indexed, TrainConfig, Trainer, teacher_targets
+from .training import TARGETS, DistillationTask, Indexed, TrainConfig, Trainer, cached_teacher_targets, check_output
 
 DEFAULT_LR = {"transformer": 5e-5, "bilstm": 2e-3}
 DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -102,18 +102,27 @@ def add_distillation_options(parser: argparse.ArgumentParser, objectives: Sequen
                         help=f"local: temper the teacher's targets per {position}; global: the teacher's scores")
     parser.add_argument("--transfer", nargs="*", default=[],
                         help="raw text files (one whitespace-tokenised sentence a line) annotated by the teacher only")
+    parser.add_argument("--teacher-cache", default=None, metavar="FILE",
+                        help="where the teacher's targets are kept (default: teacher_targets.safetensors in "
+                             "--output); a run with the same teacher, kind of student, sentences and objective "
+                             "reads them back instead of running the teacher (e.g. the other seeds of a run)")
 
 
 def distillation_run(args: argparse.Namespace, teacher, gold_task, labelled: Sequence, transfer: Sequence):
     """``(task, examples, sort_key)`` for the Trainer: gold training of ``labelled`` with ``--objective none``,
-    else distillation over ``labelled + transfer`` from the teacher's targets, computed once here."""
+    else distillation over ``labelled + transfer`` from the teacher's targets, computed once here (or read
+    from ``--teacher-cache``)."""
+    check_output(args.output, args.resume)  # before the teacher runs, not after
     gold_task.model.to(args.device)  # beside the teacher (loaded on --device) while its targets are computed
     if args.objective == "none":
         return gold_task, list(labelled), (lambda s: len(gold_task.words(s)))
     examples = list(labelled) + list(transfer)
     glob = args.temperature if args.temperature_mode == "global" else 1.0
-    targets = teacher_targets(teacher, gold_task.model, [gold_task.words(s) for s in examples], args.objective,
-                              getattr(args, "topk", 5), global_temperature=glob, show_progress=not args.quiet)
+    cache = Path(args.teacher_cache or Path(args.output) / TARGETS)
+    words = [gold_task.words(s) for s in examples]
+    targets, reused = cached_teacher_targets(cache, teacher, gold_task.model, words, args.objective,
+                                             getattr(args, "topk", 5), glob, not args.quiet)
+    print(f"teacher targets of {len(examples)} sentences {'read from' if reused else 'computed, kept in'} {cache}")
     local = args.temperature if args.temperature_mode == "local" else 1.0
     task = DistillationTask(gold_task, targets, args.objective, args.lam, args.anneal, args.temperature, local)
     return task, [Indexed(i, s) for i, s in enumerate(examples)], (lambda e: len(gold_task.words(e.sentence)))

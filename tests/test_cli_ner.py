@@ -55,6 +55,25 @@ def test_distill_every_objective(teacher, tmp_path, objective, head):
     assert student.head_name == head
 
 
+def test_distill_keeps_the_teachers_targets_for_resumes_and_other_seeds(teacher, tmp_path, capsys):
+    def distill(out, *extra):
+        return main(["distill", "ner", "--teacher", str(teacher / "best"), "--train", TRAIN, "--dev", DEV,
+                     "--output", str(tmp_path / out), "--epochs", "1", *extra, *tiny("student-")])
+
+    assert distill("s0") == 0
+    cache = tmp_path / "s0" / "teacher_targets.safetensors"
+    assert f"computed, kept in {cache}" in capsys.readouterr().out and cache.is_file()
+    with pytest.raises(Exception, match="--resume"):  # refused before the teacher runs
+        distill("s0")
+    assert "teacher targets" not in capsys.readouterr().out
+    assert distill("s0", "--epochs", "2", "--resume") == 0
+    assert f"read from {cache}" in capsys.readouterr().out
+    assert distill("s1", "--seed", "1", "--teacher-cache", str(cache)) == 0  # another seed, same targets
+    assert f"read from {cache}" in capsys.readouterr().out
+    assert distill("t1", "--objective", "token", "--teacher-cache", str(cache)) == 0  # other targets: replaced
+    assert f"computed, kept in {cache}" in capsys.readouterr().out
+
+
 def test_evaluate_prints_scores_and_writes_json(teacher, tmp_path, capsys):
     target = tmp_path / "scores.json"
     assert main(["evaluate", "ner", "--model", str(teacher / "best"), "--data", TEST, "--json", str(target)]) == 0

@@ -128,7 +128,7 @@ class DistillationTask:
         if self.method != "topk":
             marginals = pad_stack(targets).to(potentials)
             return kd_from_marginals(marginals, dist, self.method, self.temperature, self.local_temperature)
-        outputs = pad_stack([y for y, _ in targets]).transpose(0, 1)  # (K, B, N)
+        outputs = pad_stack([y for y, _ in targets]).transpose(0, 1).to(potentials.device)  # (K, B, N)
         weights = torch.stack([w for _, w in targets], 1).to(potentials)  # (K, B)
         return topk_cross_entropy(outputs, weights, dist.tempered(self.temperature)) * self.temperature**2
 

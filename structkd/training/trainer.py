@@ -56,6 +56,14 @@ class RunExistsError(RuntimeError):
     """The output folder already holds a run and ``resume`` was not asked for."""
 
 
+def check_output(output: str | Path, resume: bool) -> None:
+    """Raise :class:`RunExistsError` if ``output`` holds a run (a checkpoint) and ``resume`` is not asked for."""
+    checkpoint = Path(output) / CHECKPOINT
+    if checkpoint.exists() and not resume:
+        raise RunExistsError(f"{output} already holds a run (found {checkpoint}); pass --resume to continue it, "
+                             "or choose another output folder")
+
+
 def set_seed(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -121,11 +129,7 @@ class Trainer:
 
     def _start(self, resume: bool) -> dict:
         checkpoint = self.output / CHECKPOINT
-        if checkpoint.exists() and not resume:
-            raise RunExistsError(
-                f"{self.output} already holds a run (found {checkpoint}); pass --resume to continue it, "
-                "or choose another output folder"
-            )
+        check_output(self.output, resume)
         self.output.mkdir(parents=True, exist_ok=True)
         (self.output / "train_config.json").write_text(json.dumps(asdict(self.config), indent=2))
         if resume and checkpoint.exists():
