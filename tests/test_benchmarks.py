@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import harness  # noqa: E402
+import model_speed  # noqa: E402
 import ner  # noqa: E402
 import parsing  # noqa: E402
 from structkd.cli import main as cli  # noqa: E402
@@ -261,22 +262,27 @@ def test_a_lost_teacher_is_retrained_and_the_report_says_which_version_taught_ea
         harness.taught(setup, spec, harness.finished(setup))
 
 
-def test_speed_step_times_every_speed_model_and_the_report_shows_it(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_tagger(tmp_path_factory) -> Path:
+    """The model folder of a tiny BiLSTM tagger trained 1 epoch on 20 sample sentences."""
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    assert cli(["train", "ner", "--train", str(DATA / "uner_en_ewt-ud-train.prerelease.sample.iob2"),
+                "--dev", str(DATA / "uner_en_ewt-ud-dev.sample.iob2"), "--max-sentences", "20", "--epochs", "1",
+                "--encoder", "bilstm", "--hidden", "16", "--layers", "1", "--word-dim", "16", "--char", "none",
+                "--output", str(run), "--quiet"]) == 0
+    return run / "best"
+
+
+def test_speed_step_times_every_speed_model_and_the_report_shows_it(tmp_path, tiny_tagger):
     """The speed step end to end: one small trained tagger stands in for each timed model (the step times
     whatever each run's ``best/`` holds), its record is stored, reloaded and reported."""
     data = sample_corpus(tmp_path / "data")
     setup = harness.Setup(data, tmp_path / "runs", 1, harness.CC_TRANSFER, 1, 1, 20, "cpu")
     spec = ner.SPEC
-    model = tmp_path / "tiny"
-    assert cli(["train", "ner", "--train", str(DATA / "uner_en_ewt-ud-train.prerelease.sample.iob2"),
-                "--dev", str(DATA / "uner_en_ewt-ud-dev.sample.iob2"), "--max-sentences", "20", "--epochs", "1",
-                "--encoder", "bilstm", "--hidden", "16", "--layers", "1", "--word-dim", "16", "--char", "none",
-                "--output", str(model),
-                "--quiet"]) == 0
     planned = {run.name: run for run in harness.plan(setup, spec)}
     for name in harness.speed_models(setup, spec):
         write_result(setup, planned[name], 50.0)
-        (setup.runs / name / "best").symlink_to(model / "best")
+        (setup.runs / name / "best").symlink_to(tiny_tagger)
     speed = harness.update_speed(setup, spec, threads=1, remeasure=False, sentences=6)
     assert speed == json.loads((setup.runs / harness.SPEED).read_text()) == harness.load_speed(setup, spec)
     assert speed["sentences"] == 6 and set(speed["models"]) == set(harness.speed_models(setup, spec))
@@ -286,3 +292,19 @@ def test_speed_step_times_every_speed_model_and_the_report_shows_it(tmp_path):
     assert harness.update_speed(setup, spec, 1, False, 6)["date"] == speed["date"]  # stored: not timed again
     section = "\n".join(harness.speed_section(setup, spec, harness.finished(setup), speed))
     assert "| BiLSTM + CRF | 1a-structural-s0 |" in section and "| 1a | MiniLM + CRF -> BiLSTM + CRF | 1.0x |" in section
+
+
+def test_model_speed_times_folders_in_one_process_with_ratios_to_the_first(tmp_path, tiny_tagger, capsys):
+    results = tmp_path / "speed.md"
+    measured = model_speed.main(["ner", f"teacher={tiny_tagger}", str(tiny_tagger), "--data",
+                                 str(DATA / "uner_en_ewt-ud-test.sample.iob2"), "--sentences", "5", "--threads", "1",
+                                 "--results", str(results)])
+    assert list(measured["models"]) == ["teacher", str(tiny_tagger)] and measured["sentences"] == 5
+    assert all(row["speed_32"] > 0 and row["speed_1"] > 0 for row in measured["models"].values())
+    printed = capsys.readouterr().out
+    assert printed.strip() in results.read_text() and "1 threads" in printed
+    first = next(line for line in printed.splitlines() if line.startswith("| teacher |"))
+    assert first.startswith(f"| teacher | {tiny_tagger} | {measured['models']['teacher']['parameters']:,} |")
+    assert first.endswith("| 1.00x | 1.00x | 1.00x |")  # the reference against itself
+    with pytest.raises(SystemExit):
+        model_speed.main(["pos", str(tiny_tagger), "--data", "x"])
