@@ -104,8 +104,9 @@ def add_distillation_options(parser: argparse.ArgumentParser, objectives: Sequen
                         help="raw text files (one whitespace-tokenised sentence a line) annotated by the teacher only")
     parser.add_argument("--teacher-cache", default=None, metavar="FILE",
                         help="where the teacher's targets are kept (default: teacher_targets.safetensors in "
-                             "--output); a run with the same teacher, kind of student, sentences and objective "
-                             "reads them back instead of running the teacher (e.g. the other seeds of a run)")
+                             "--output); a run with the same teacher, student output layer (factorization and "
+                             "labels), sentences and objective reads them back instead of running the teacher "
+                             "(the other seeds of a run, or a student with another encoder)")
 
 
 def distillation_run(args: argparse.Namespace, teacher, gold_task, labelled: Sequence, transfer: Sequence):

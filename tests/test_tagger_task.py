@@ -15,11 +15,11 @@ def sentence(tokens, tags=None):
     return Sentence(tokens=tokens, tags=tags, columns=[[t] for t in tokens], comments=[], path="mem", line=1)
 
 
-def tagger(head, seed):
+def tagger(head, seed, hidden_size=8):
     torch.manual_seed(seed)
     corpus = [["John", "lives", "in", "Paris"], ["Hello", "there"]]
-    encoder = BiLSTMEncoder.from_corpus(corpus, word_dim=8, char_encoder=None, hidden_size=8, num_layers=1,
-                                        dropout=0.0)
+    encoder = BiLSTMEncoder.from_corpus(corpus, word_dim=8, char_encoder=None, hidden_size=hidden_size,
+                                        num_layers=1, dropout=0.0)
     return Tagger(encoder, TAGS, head, dropout=0.0).eval()
 
 

@@ -26,6 +26,8 @@ def test_targets_are_written_once_then_read_back_unchanged(tmp_path, method):
     assert reused and all(map(same, read, expected))
     other_seed = tagger("maxent" if method != "topk" else "crf", 7)  # another student of the same kind
     assert cached_teacher_targets(path, teacher, other_seed, WORDS, method, k=3, show_progress=False)[1]
+    wider = tagger("maxent" if method != "topk" else "crf", 1, hidden_size=12)  # another encoder, same outputs
+    assert cached_teacher_targets(path, teacher, wider, WORDS, method, k=3, show_progress=False)[1]
 
 
 @pytest.mark.parametrize("change", ["teacher weights", "sentences", "method", "k", "temperature", "student kind"])

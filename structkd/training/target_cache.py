@@ -4,8 +4,9 @@ A resumed distillation run, and every run that distils the same teacher into the
 same sentences (the seeds of a benchmark row, say), reads the targets of :func:`teacher_targets` back instead of
 running the teacher again.  The file (safetensors, no pickle) holds one tensor per sentence (``"i"``; for Top-K
 KD ``"i.outputs"`` and ``"i.weights"``) and, in its metadata, the fingerprint of what the targets were computed
-from: the teacher's weights and configuration, the student's configuration (its factorization and labels),
-the sentences, the method, K and the global temperature.  A file with another fingerprint is recomputed and
+from: the teacher's weights and configuration, the student's configuration without its encoder (its
+factorization and labels: students that differ in their encoder alone share targets), the sentences, the
+method, K and the global temperature.  A file with another fingerprint is recomputed and
 replaced, never used.
 """
 from __future__ import annotations
@@ -28,21 +29,23 @@ TARGETS = "teacher_targets.safetensors"
 
 def fingerprint(teacher: torch.nn.Module, student: torch.nn.Module, words: Sequence[Sequence[str]], method: str,
                 k: int, global_temperature: float) -> str:
-    """SHA-256 of everything the targets depend on (see the module docstring); the student's weights are not
-    part of it: only its factorization, labels and the sentences' lengths shape the targets."""
+    """SHA-256 of everything the targets depend on (see the module docstring); the student's weights and encoder
+    are not part of it: only its factorization, labels and the sentences' lengths shape the targets."""
     digest = hashlib.sha256()
     for name, tensor in sorted(teacher.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    settings = {"teacher": _config(teacher), "student": [type(student).__name__, _config(student)],
+    student_config = {key: value for key, value in _config(student).items() if key != "encoder"}
+    settings = {"teacher": _config(teacher), "student": [type(student).__name__, student_config],
                 "words": [list(w) for w in words], "method": method, "k": k if method == "topk" else None,
                 "global_temperature": global_temperature}
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
-def _config(model: torch.nn.Module):
-    return model.config() if hasattr(model, "config") else type(model).__name__
+def _config(model: torch.nn.Module) -> dict:
+    """The model's JSON configuration (:mod:`structkd.persistence`); ``{}`` for a model without one."""
+    return model.config() if hasattr(model, "config") else {}
 
 
 def cached_teacher_targets(path: str | Path, teacher, student, words: Sequence[Sequence[str]],
