@@ -6,7 +6,10 @@ Every run is one ``structkd train TASK`` or ``structkd distill TASK`` call (in-p
 dev and test files; the run's ``result.json`` marks it finished.  A finished run is skipped when the
 benchmark is started again, an interrupted one is resumed from its checkpoint, so a plan can be completed
 over several sessions.  With ``--jobs N`` the runs are spread over N worker processes (a student starts
-once its teacher is finished); each worker's output goes to ``RUN.log`` under ``--runs``.
+once its teacher is finished); each worker's output goes to ``RUN.log`` under ``--runs``.  A finished teacher
+whose model is gone (results brought back from another machine) blocks its students until
+``--retrain-lost-teachers`` trains it again, keeping the old version's result under ``replaced/``; every
+distilled run records the teacher version that taught it, and the report has one teacher row per version.
 
 Once the teachers and the seed-0 students whose speed is measured are finished, one process measures
 parameters and CPU sentences per second (batch 32 and batch 1, the test file) of all of them, so that their
@@ -163,6 +166,7 @@ def student_run(setup: Setup, spec: Spec, scenario: str, method: str, seed: int)
 
 
 def teacher_names(setup: Setup, spec: Spec) -> list[str]:
+    """The run names of the spec's teachers."""
     return [teacher_run(setup, spec, key).name for key in spec.teachers]
 
 
