@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import harness  # noqa: E402
 import model_speed  # noqa: E402
+import ner_student_size  # noqa: E402
 import ner  # noqa: E402
 import parsing  # noqa: E402
 from structkd.cli import main as cli  # noqa: E402
@@ -308,3 +309,26 @@ def test_model_speed_times_folders_in_one_process_with_ratios_to_the_first(tmp_p
     assert first.endswith("| 1.00x | 1.00x | 1.00x |")  # the reference against itself
     with pytest.raises(SystemExit):
         model_speed.main(["pos", str(tiny_tagger), "--data", "x"])
+
+
+def test_student_size_benchmark_trains_times_and_reports_smaller_students(tmp_path, tiny_tagger):
+    """End to end on the samples: a tiny tagger stands in for the benchmark's teacher and default student."""
+    data, runs = sample_corpus(tmp_path / "data"), tmp_path / "runs"
+    setup = harness.Setup(data, runs, 1, harness.CC_TRANSFER, 1, 1, 20, "cpu")
+    for run in (harness.teacher_run(setup, ner.SPEC, "crf"), harness.student_run(setup, ner.SPEC, "1a", "structural", 0)):
+        write_result(setup, run, 50.0)  # parsing-style scores: give them NER ones
+        result = json.loads((runs / run.name / harness.RESULT).read_text())
+        result["dev"] = result["test"] = {"f1": 70.0 if run.teacher is None else 60.0}
+        (runs / run.name / harness.RESULT).write_text(json.dumps(result))
+        (runs / run.name / "best").symlink_to(tiny_tagger)
+    report = tmp_path / "size.md"
+    ner_student_size.main(["--data", str(data), "--runs", str(runs), "--results", str(report), "--seeds", "1",
+                           "--max-train", "20", "--student-epochs", "1", "--speed-sentences", "4", "--threads", "1"])
+    text = report.read_text()
+    for size in ner_student_size.SIZES:
+        result = json.loads((runs / f"size-{size}-s0" / harness.RESULT).read_text())
+        assert result["teacher"]["name"] == "teacher-crf" and "--student-layers" in result["argv"]
+        assert f"| size-{size}-s* |" in text
+    assert (runs / "size-teacher-targets.safetensors").is_file()  # one cache for every size and seed
+    assert "| MiniLM + CRF teacher | teacher-crf |  | 70.00 | 70.00 | 1 |" in text and "## Size and speed" in text
+    assert text.count("| 1.00x | 1.00x | 1.00x |") == 1
