@@ -314,12 +314,18 @@ def taught(setup: Setup, spec: Spec, results: dict) -> dict[str, dict]:
     return taught_by
 
 
+def version_name(version: dict, versions: list[dict]) -> str:
+    """"current" or "replaced": which of its teacher's ``versions`` ``version`` is."""
+    return "current" if version == versions[-1] else "replaced"
+
+
 def version_text(version: dict, versions: list[dict]) -> str:
-    """Which of its teacher's ``versions`` ``version`` is ('' when it is the only one)."""
+    """Which of its teacher's ``versions`` ``version`` is, where and when it was trained ('' when it is the
+    only one)."""
     if len(versions) < 2:
         return ""
     where = version["machine"].split(",")[0].split(" with ")[0]  # "AMD EPYC", "NVIDIA H100 80GB HBM3 (CUDA)"
-    return f" ({'current' if version == versions[-1] else 'replaced'}, trained on {where}, {version['finished']})"
+    return f" ({version_name(version, versions)}, trained on {where}, {version['finished']})"
 
 
 def status(setup: Setup, spec: Spec, run: Run, results: dict) -> str:
@@ -548,8 +554,7 @@ def student_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
             teachers = [taught_by[run.name] for run in row if run.name in taught_by]
             if len({v["finished"] for v in teachers}) > 1:
                 flag += " §"
-                mixed += [f"{run.name}: {v['name']}{version_text(v, mine)}" for run in row
-                          if (v := taught_by.get(run.name))]
+                mixed += [f"{run.name}: {version_name(v, mine)}" for run in row if (v := taught_by.get(run.name))]
             rows.append([scenario, pair, spec.methods[method] + flag, scores.cell("dev"), scores.cell("test"),
                          scores.seeds()])
     m = spec.metric_label
@@ -558,8 +563,8 @@ def student_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
             *table(["scenario", "teacher -> student", "method", f"dev {m}", f"test {m}", "seeds"], rows),
             *(["‡ the training loss was not finite (inf or NaN) in at least one epoch of these runs (see their "
                "`train_log.jsonl`): their scores do not measure the method.", ""] if flagged else []),
-            *([f"§ the seeds of these rows learned from different versions of their teacher: {'; '.join(mixed)}.",
-               ""] if mixed else [])]
+            *([f"§ the seeds of these rows learned from different versions of their teacher (see Teachers): "
+               f"{'; '.join(mixed)}.", ""] if mixed else [])]
 
 
 def _ratios(setup: Setup, spec: Spec, speed: dict, teacher_key: str, key: str) -> dict:
