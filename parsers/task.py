@@ -12,6 +12,7 @@ import torch
 
 from structkd.attachment import attachment_scores
 from structkd.data import TreeSentence
+from structkd.inference import decode_by_length
 from structkd.persistence import save
 
 from .model import Parser
@@ -44,16 +45,15 @@ class ParsingTask:
                                           [s.words for s in labelled], rows)
 
     def predict(self, sentences: Sequence) -> tuple[list[list[int]], list[list[str]]]:
-        """Decoded heads and relations of every sentence (eval mode, no grad), in the order given."""
+        """Decoded heads and relations of every sentence (eval mode, no grad, batched in length order), in the
+        order given."""
         was_training = self.model.training
         self.model.eval()
-        heads, rels = [], []
-        for start in range(0, len(sentences), self.eval_batch_size):
-            h, r = self.model.decode([self.words(s) for s in sentences[start : start + self.eval_batch_size]])
-            heads += h
-            rels += r
+        words = [self.words(s) for s in sentences]
+        trees = decode_by_length(words, [len(w) for w in words], self.eval_batch_size,
+                                 lambda batch: list(zip(*self.model.decode(batch))))
         self.model.train(was_training)
-        return heads, rels
+        return [list(heads) for heads, _ in trees], [list(rels) for _, rels in trees]
 
     def evaluate(self, sentences: Sequence[TreeSentence]) -> dict:
         heads, rels = self.predict(sentences)

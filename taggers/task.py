@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from structkd.data import Sentence
+from structkd.inference import decode_by_length
 from structkd.metrics import entity_scores
 from structkd.persistence import save
 
@@ -48,12 +49,11 @@ class TaggingTask:
         return -sub.log_prob_of(gold)
 
     def predict(self, sentences: Sequence[Sentence]) -> list[list[str]]:
-        """Decoded tags of every sentence (eval mode, no grad), in the order given."""
+        """Decoded tags of every sentence (eval mode, no grad, batched in length order), in the order given."""
         was_training = self.model.training
         self.model.eval()
-        out = []
-        for start in range(0, len(sentences), self.eval_batch_size):
-            out += self.model.decode([s.tokens for s in sentences[start : start + self.eval_batch_size]])
+        out = decode_by_length([s.tokens for s in sentences], [len(s.tokens) for s in sentences],
+                               self.eval_batch_size, self.model.decode)
         self.model.train(was_training)
         return out
 
