@@ -244,8 +244,8 @@ def execute(setup: Setup, spec: Spec, run: Run, quiet: bool) -> None:
               for split, path in spec.splits.items()}
     summary = json.loads((folder / "summary.json").read_text())
     log = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
-    taught_by = ({"teacher": {"name": run.teacher, "finished": finished(setup)[run.teacher]["finished"]}}
-                 if run.teacher else {})
+    teacher = json.loads((setup.runs / run.teacher / RESULT).read_text()) if run.teacher else None
+    taught_by = {"teacher": {"name": run.teacher, "finished": teacher["finished"]}} if teacher else {}
     result = dict(name=run.name, argv=list(run.argv), **scores, best_epoch=summary["epoch"],
                   parameters=summary["parameters"], train_seconds=summary["seconds"],
                   nonfinite_loss_epochs=[e["epoch"] for e in log if not math.isfinite(e["train_loss"])],
@@ -418,12 +418,19 @@ def measure_speed(setup: Setup, spec: Spec, results: dict, threads: int, sentenc
     test = spec.read_test(setup.file(spec.splits["test"]))[:sentences]
     models = speed_models(setup, spec)
     print(f"\n=== speed: {', '.join(models)} on {len(test)} test sentences", flush=True)
-    cpu_start, wall_start = cpu_seconds(), time.perf_counter()
-    rows = {name: size_and_speed(spec.predictor(load(setup.runs / name / "best")), test) for name in models}
+    timed = time_models(spec, {name: setup.runs / name / "best" for name in models}, test, threads)
+    return timed | {"models_finished": {name: results[name]["finished"] for name in models}}
+
+
+def time_models(spec: Spec, folders: dict[str, Path], test: list, threads: int | None = None) -> dict:
+    """Parameters and CPU sentences per second (batch 32 and 1) of the models in ``folders`` (name -> model
+    folder), one after the other in this process, on the sentences ``test``; with the machine, the start date,
+    the code version and the load other processes put on the machine meanwhile."""
+    date, cpu_start, wall_start = datetime.datetime.now(), cpu_seconds(), time.perf_counter()
+    rows = {name: size_and_speed(spec.predictor(load(folder)), test) for name, folder in folders.items()}
     others = other_load(cpu_start, cpu_seconds(), time.perf_counter() - wall_start)
-    return {"machine": machine("cpu", threads), "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "code": code_version(), "sentences": len(test), "other_load": others, "models": rows,
-            "models_finished": {name: results[name]["finished"] for name in models}}
+    return {"machine": machine("cpu", threads), "date": date.isoformat(timespec="seconds"), "code": code_version(),
+            "sentences": len(test), "other_load": others, "models": rows}
 
 
 def update_speed(setup: Setup, spec: Spec, threads: int, remeasure: bool, sentences: int | None) -> dict | None:

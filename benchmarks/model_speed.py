@@ -13,7 +13,6 @@ the load other processes put on the machine meanwhile are printed and, with ``--
 from __future__ import annotations
 
 import argparse
-import datetime
 from pathlib import Path
 from typing import Sequence
 
@@ -21,10 +20,7 @@ import torch
 
 import ner  # noqa: F401  (also puts the repository on sys.path, through harness)
 import parsing
-from harness import machine, table
-from objective_speed import code_version, cpu_seconds, other_load
-from structkd.persistence import load
-from structkd.throughput import size_and_speed
+from harness import table, time_models
 
 SPECS = {"ner": ner.SPEC, "dep": parsing.SPEC}
 
@@ -38,13 +34,8 @@ def model_argument(text: str) -> tuple[str, Path]:
 def measure(task: str, models: list[tuple[str, Path]], data: str, sentences: int | None) -> dict:
     """Parameters and speed of every model (see the module docstring), with the conditions they were taken in."""
     spec = SPECS[task]
-    test = spec.read_test(data)[:sentences]
-    cpu_start, wall_start = cpu_seconds(), datetime.datetime.now()
-    rows = {label: size_and_speed(spec.predictor(load(folder)), test) for label, folder in models}
-    wall = (datetime.datetime.now() - wall_start).total_seconds()
-    return {"machine": machine("cpu"), "date": wall_start.isoformat(timespec="seconds"), "code": code_version(),
-            "data": data, "sentences": len(test), "other_load": other_load(cpu_start, cpu_seconds(), wall),
-            "models": rows, "folders": {label: str(folder) for label, folder in models}}
+    timed = time_models(spec, dict(models), spec.read_test(data)[:sentences])
+    return timed | {"data": data, "folders": {label: str(folder) for label, folder in models}}
 
 
 def report(measured: dict) -> list[str]:

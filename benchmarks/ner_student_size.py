@@ -23,6 +23,7 @@ import torch
 import model_speed
 import ner
 from harness import Run, Scores, Setup, finished, student_run, table
+from objective_speed import code_version
 
 #: student sizes beside the default one: name -> (label, the distill options that make it)
 SIZES = {
@@ -65,7 +66,7 @@ def report(setup: Setup, results: dict, speed: dict, command: str) -> list[str]:
     return [
         "# structkd: smaller NER students (scenario 1a, structural KD)", "",
         f"- report written {datetime.datetime.now().isoformat(timespec='seconds')} by `{command}` "
-        f"({model_speed.code_version()}); every figure below was measured by that script",
+        f"({code_version()}); every figure below was measured by that script",
         f"- students: the NER benchmark's 1a structural-KD runs (lam {ner.SPEC.lam}, "
         f"{harness.hyper_text(ner.STUDENT, setup.student_epochs, 'F1')}, seeds 0-{setup.seeds - 1}) with smaller "
         f"BiLSTMs, distilled from the `teacher-crf` version(s) finished {', '.join(sorted(taught)) or 'n/a'}; the "
