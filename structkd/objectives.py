@@ -156,13 +156,30 @@ def teacher_topk(teacher, student: Factorization, k: int) -> tuple[torch.Tensor,
         )
     with torch.no_grad():
         best = teacher.topk(k).detach()  # (K, B, *parts)
-        weights = torch.stack([teacher.score(p) for p in best]).softmax(0)  # (K, B)
-    return torch.stack([compact_output(teacher, p) for p in best]), weights
+        outputs = torch.stack([compact_output(teacher, p) for p in best])  # (K, B, N[+1])
+        scores = torch.stack([teacher.score(p) for p in best])  # (K, B)
+        weights = scores.masked_fill(~real_outputs(outputs, scores), float("-inf")).softmax(0)
+    return outputs, weights
+
+
+def real_outputs(outputs: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """``(K, B)`` bool: which entries of a K-best list are real outputs of their sentence.
+
+    A sentence with fewer than K outputs (a one-token sentence has one per label) gets its list filled up by
+    the k-max semiring with repeats of real outputs or with impossible ones (score -inf); a real K-best list
+    holds every output once, so an entry equal to an earlier one of its sentence, or of score -inf, is filler.
+    """
+    same = (outputs.unsqueeze(0) == outputs.unsqueeze(1)).flatten(3).all(-1)  # (K, K, B): [j, k] output j == k
+    earlier = torch.ones(len(outputs), len(outputs), dtype=torch.bool, device=outputs.device).tril(-1).T  # j < k
+    repeat = (same & earlier.unsqueeze(-1)).any(0)  # (K, B)
+    return ~repeat & torch.isfinite(scores)
 
 
 def topk_cross_entropy(outputs: torch.Tensor, weights: torch.Tensor, student: Factorization) -> torch.Tensor:
-    """``(B,)`` -sum_k weights[k] log p_s(outputs[k]) for compact outputs ``(K, B, ...)``."""
-    return -(weights * torch.stack([student.log_prob_of(y) for y in outputs])).sum(0)
+    """``(B,)`` -sum_k weights[k] log p_s(outputs[k]) for compact outputs ``(K, B, ...)``; entries of weight 0
+    (the filler of :func:`real_outputs`) count for nothing, even where the student gives them probability 0."""
+    log_probs = torch.stack([student.log_prob_of(y) for y in outputs])
+    return -torch.where(weights > 0, weights * log_probs, torch.zeros_like(log_probs)).sum(0)
 
 
 def gold_loss(student: Factorization, gold: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,9 @@ import brute
 from structkd import (
     HeadSelection, LinearChainCRF, MaxEnt, NonProjectiveDependencyCRF, ProjectionError, ProjectiveDependencyCRF,
     SiblingMeanField, SpanSegmentation, annealed_lambda, kd_from_marginals, kd_loss, kd_targets, kd_term, project,
-    scenario,
+    constraint_scores, scenario,
 )
+from structkd.objectives import teacher_topk
 
 torch.manual_seed(1)
 DT = torch.float64
@@ -244,6 +245,29 @@ def test_topk_kd_weights_the_teacher_k_best_outputs(k):
     expected = -sum(w * sum(log_p_s[i, seqs[j][i]] for i in range(N)) for w, j in zip(weights, best.tolist()))
     ours = kd_term(LinearChainCRF(t_pot), MaxEnt(s_pot), "topk", k=k)
     assert torch.allclose(ours[0], expected)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_topk_targets_of_a_sentence_with_fewer_than_k_outputs_are_its_real_outputs(padded):
+    """A one-token BIO sentence has 3 outputs (O, B-X, B-Y: I- cannot start): a 5-best list of it holds those 3,
+    weighted by their renormalised probabilities, and nothing else, alone and beside a longer sentence."""
+    tags = TAGS["BIO"]
+    start, transitions, end = constraint_scores(tags)
+    emissions = torch.randn(2, 4, len(tags), dtype=DT)
+    lengths = torch.tensor([1, 4]) if padded else torch.tensor([1])
+    teacher = LinearChainCRF.from_emissions(emissions[: len(lengths), : 4 if padded else 1], transitions.to(DT),
+                                            lengths, start.to(DT), end.to(DT), labels=tags)
+    student = MaxEnt(torch.randn(len(lengths), 4 if padded else 1, len(tags), dtype=DT), lengths, labels=tags)
+    outputs, weights = teacher_topk(teacher, student, 5)
+    real = weights[:, 0] > 0
+    assert sorted(outputs[real, 0, 0].tolist()) == [0, 1, 3]
+    first = emissions[0, 0] + start.to(DT) + end.to(DT)  # the three outputs' scores; the others are -inf
+    expected = first[[0, 1, 3]].softmax(0)
+    assert torch.allclose(weights[real, 0].sort().values, expected.sort().values)
+    # the student's loss counts each real output once: -sum_y p_t(y) log p_s(y) over the 3
+    log_p_s = student.log_potentials[0, 0].log_softmax(-1)
+    expected_loss = -(first[[0, 1, 3]].softmax(0) * log_p_s[[0, 1, 3]]).sum()
+    assert torch.allclose(kd_term(teacher, student, "topk", k=5)[0], expected_loss)
 
 
 def test_tree_token_kd_uses_per_word_head_softmaxes_of_both():
