@@ -38,7 +38,7 @@ def size_runs(setup: Setup, size: str) -> list[Run]:
     """The seeds of one student size: the benchmark's 1a structural-KD runs with the size's options; they all
     read the teacher's targets from one cache file (same teacher, CRF student, sentences and objective)."""
     runs = [student_run(setup, ner.SPEC, "1a", "structural", seed) for seed in range(setup.seeds)]
-    options = (*SIZES[size][1], "--teacher-cache", str(setup.runs / "size-teacher-targets.safetensors"))
+    options = (*SIZES[size][1], "--teacher-cache", str(setup.runs / "size-teacher-targets"))
     return [Run(f"size-{size}-s{seed}", run.argv + options, run.teacher) for seed, run in enumerate(runs)]
 
 

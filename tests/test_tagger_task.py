@@ -49,6 +49,24 @@ def test_loss_mixes_gold_and_transfer_sentences_as_documented():
     assert torch.allclose(annealed.loss([Indexed(1, transfer)], progress=0.5), kd[1], atol=1e-5)
 
 
+def test_streamed_targets_over_many_shards_give_the_in_memory_student_loss(tmp_path):
+    """Transfer text larger than a batch and than a shard: the student's loss from the on-disk shards equals its
+    loss from the targets computed in memory."""
+    from structkd.training import cached_teacher_targets
+
+    teacher, student = tagger("crf", 0), tagger("crf", 1)
+    gold = [sentence(["John", "lives", "in", "Paris"], ["B-PER", "O", "O", "B-LOC"])]
+    transfer = [sentence(["Hello", "there", "John"][: 1 + i % 3] + ["Paris"] * (i % 4)) for i in range(70)]
+    words = [s.tokens for s in gold + transfer]
+    streamed, _ = cached_teacher_targets(tmp_path, teacher, student, words, show_progress=False, shard_size=16)
+    in_memory = teacher_targets(teacher, student, words, batch_size=64, show_progress=False)
+    examples = [Indexed(i, s) for i, s in enumerate(gold + transfer)]
+    losses = [DistillationTask(TaggingTask(student), targets, "structural", lam=0.5).loss(examples, 0.0)
+              for targets in (streamed, in_memory)]
+    assert len(list(tmp_path.glob("shard-*"))) == 5
+    torch.testing.assert_close(losses[0], losses[1], atol=1e-6, rtol=1e-6)
+
+
 def test_hugging_face_token_classifier_is_a_maxent_teacher(tmp_path):
     """A local AutoModelForTokenClassification folder teaches: first-subword logits as a MaxEnt."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer

@@ -17,9 +17,9 @@ def same(a, b) -> bool:
 @pytest.mark.parametrize("method", ["structural", "token", "topk"])
 def test_targets_are_written_once_then_read_back_unchanged(tmp_path, method):
     teacher, student = tagger("crf", 0), tagger("maxent" if method != "topk" else "crf", 1)
-    path = tmp_path / "cache" / "targets.safetensors"
+    path = tmp_path / "cache" / "targets"
     computed, reused = cached_teacher_targets(path, teacher, student, WORDS, method, k=3, show_progress=False)
-    assert not reused and path.is_file() and not list(path.parent.glob(".*partial"))
+    assert not reused and path.is_dir() and not list(path.glob(".*partial"))
     expected = teacher_targets(teacher, student, WORDS, method, 3, show_progress=False)
     assert len(computed) == len(expected) == 3 and all(map(same, computed, expected))
     read, reused = cached_teacher_targets(path, teacher, student, WORDS, method, k=3, show_progress=False)
@@ -33,7 +33,7 @@ def test_targets_are_written_once_then_read_back_unchanged(tmp_path, method):
 @pytest.mark.parametrize("change", ["teacher weights", "sentences", "method", "k", "temperature", "student kind"])
 def test_anything_the_targets_depend_on_invalidates_the_file(tmp_path, change):
     teacher, student = tagger("crf", 0), tagger("crf", 1)
-    path = tmp_path / "targets.safetensors"
+    path = tmp_path / "targets"
     options = dict(method="topk", k=3, global_temperature=1.0, show_progress=False)
     cached_teacher_targets(path, teacher, student, WORDS, **options)
     words = WORDS
@@ -52,9 +52,39 @@ def test_anything_the_targets_depend_on_invalidates_the_file(tmp_path, change):
     assert cached_teacher_targets(path, teacher, student, words, **options)[1]  # the replaced file now fits
 
 
-def test_a_damaged_file_is_recomputed_not_read(tmp_path):
+def test_a_damaged_shard_is_recomputed_not_read(tmp_path):
     teacher, student = tagger("crf", 0), tagger("maxent", 1)
-    path = tmp_path / "targets.safetensors"
-    path.write_bytes(b"not a safetensors file")
-    targets, reused = cached_teacher_targets(path, teacher, student, WORDS, show_progress=False)
-    assert not reused and all(map(same, targets, teacher_targets(teacher, student, WORDS, show_progress=False)))
+    cached_teacher_targets(tmp_path, teacher, student, WORDS, show_progress=False, shard_size=2)
+    (tmp_path / "shard-00001.safetensors").write_bytes(b"not a safetensors file")
+    targets, reused = cached_teacher_targets(tmp_path, teacher, student, WORDS, show_progress=False, shard_size=2)
+    expected = teacher_targets(teacher, student, WORDS[:2], show_progress=False) + \
+        teacher_targets(teacher, student, WORDS[2:], show_progress=False)
+    assert not reused and all(map(same, targets, expected))
+
+
+def test_sentences_past_one_shard_stream_through_shards_and_resume_at_the_first_missing(tmp_path, monkeypatch):
+    """Shards of 2 sentences over 5: each written as soon as the teacher is done with it; a run killed after the
+    first shard computes the rest only; every target equals the in-memory one."""
+    words = WORDS + [["Paris", "is", "nice"], ["Bye"]]
+    teacher, student = tagger("crf", 0), tagger("crf", 1)
+    expected = [t for start in range(0, 5, 2) for t in teacher_targets(teacher, student, words[start:start + 2],
+                                                                      show_progress=False)]
+    import structkd.training.target_cache as cache
+    real, calls = cache.teacher_targets, []
+
+    def killed_after_one_shard(*args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "teacher_targets", killed_after_one_shard)
+    with pytest.raises(KeyboardInterrupt):
+        cached_teacher_targets(tmp_path, teacher, student, words, show_progress=False, shard_size=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shard-00000.safetensors"]
+    counted = []
+    monkeypatch.setattr(cache, "teacher_targets", lambda *a, **kw: counted.append(len(a[2])) or real(*a, **kw))
+    targets, reused = cached_teacher_targets(tmp_path, teacher, student, words, show_progress=False, shard_size=2)
+    assert counted == [2, 1] and not reused and len(targets) == 5
+    assert all(map(same, targets, expected))
+    assert cached_teacher_targets(tmp_path, teacher, student, words, show_progress=False, shard_size=2)[1]

@@ -1,4 +1,5 @@
-"""A BiLSTM word encoder: word embeddings + a character encoder (CNN or BiLSTM) -> a stacked BiLSTM."""
+"""A BiLSTM word encoder: word embeddings (+ pretrained word vectors) + a character encoder (CNN or BiLSTM)
+-> a stacked BiLSTM."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,10 +11,12 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..persistence import read_json, write_json
 from ..vocab import Vocab, pad_indices, sentence_lengths
+from .vectors import pretrained_vectors, pretrained_vocabulary
 
 CHAR_ENCODERS = ("cnn", "lstm", None)
 WORDS_FILE = "words.json"
 CHARS_FILE = "chars.json"
+PRETRAINED_FILE = "pretrained_words.json"
 
 
 def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor):
@@ -56,10 +59,18 @@ class CharLSTM(nn.Module):
 
 
 class BiLSTMEncoder(nn.Module):
-    """Word vectors from a BiLSTM over word embeddings concatenated with character-level word vectors.
+    """Word vectors from a BiLSTM over word embeddings concatenated with pretrained word vectors and
+    character-level word vectors.
 
     Parameters:
         words: the word vocabulary (with pad and unk; its ``lowercase`` decides how words are looked up).
+        pretrained: the vocabulary of the pretrained word vectors (lower-cased, with pad and unk), or None for
+            none; their ``(len(pretrained), pretrained_dim)`` table is a parameter (``pretrained_embed``),
+            filled by :meth:`from_corpus` (or by the saved weights), its pad and unk rows zero.
+        pretrained_dim: the size of the pretrained vectors.
+        freeze_pretrained: keep the pretrained vectors fixed during training.
+        word_dropout: in training, each word's index into ``words`` is replaced by the unknown word's with this
+            probability, so that the unknown-word vector is trained (pretrained vectors and characters are kept).
         chars: the character vocabulary (with pad and unk); unused when ``char_encoder`` is None.
         word_dim: word embedding size.
         char_encoder: "cnn" (convolution + max pooling), "lstm" (char BiLSTM) or None (words only).
@@ -77,28 +88,40 @@ class BiLSTMEncoder(nn.Module):
 
     def __init__(self, words: Vocab, chars: Vocab | None = None, word_dim: int = 100, char_encoder: str | None = "cnn",
                  char_dim: int = 30, char_size: int = 50, char_kernel: int = 3, hidden_size: int = 200,
-                 num_layers: int = 2, dropout: float = 0.33):
+                 num_layers: int = 2, dropout: float = 0.33, pretrained: Vocab | None = None,
+                 pretrained_dim: int = 0, freeze_pretrained: bool = True, word_dropout: float = 0.0):
         super().__init__()
         if char_encoder not in CHAR_ENCODERS:
             raise ValueError(f"char_encoder must be one of {CHAR_ENCODERS}, got {char_encoder!r}")
         if char_encoder is not None and chars is None:
             raise ValueError(f"char_encoder={char_encoder!r} needs a character vocabulary (chars=...)")
-        for vocab, name in ((words, "words"), (chars, "chars")):
+        if not 0 <= word_dropout < 1:
+            raise ValueError(f"word_dropout must lie in [0, 1), got {word_dropout}")
+        if (pretrained is None) != (pretrained_dim == 0):
+            raise ValueError("pretrained vectors need both their vocabulary and their size (pretrained_dim > 0)")
+        for vocab, name in ((words, "words"), (chars, "chars"), (pretrained, "pretrained")):
             if vocab is not None and (vocab.pad_index != 0 or vocab.unk_index is None):
                 raise ValueError(f"the {name} vocabulary needs a pad token at index 0 and an unknown token")
         self.words = words
         self.chars = chars if char_encoder is not None else None
         self.options = {"word_dim": word_dim, "char_encoder": char_encoder, "char_dim": char_dim,
                         "char_size": char_size, "char_kernel": char_kernel, "hidden_size": hidden_size,
-                        "num_layers": num_layers, "dropout": dropout}
+                        "num_layers": num_layers, "dropout": dropout, "pretrained_dim": pretrained_dim,
+                        "freeze_pretrained": freeze_pretrained, "word_dropout": word_dropout}
         self.word_embed = nn.Embedding(len(words), word_dim, padding_idx=0)
+        self.pretrained = pretrained
+        self.pretrained_embed = None
+        if pretrained is not None:
+            self.pretrained_embed = nn.Embedding(len(pretrained), pretrained_dim, padding_idx=0)
+            nn.init.zeros_(self.pretrained_embed.weight)
+            self.pretrained_embed.weight.requires_grad_(not freeze_pretrained)
         if char_encoder == "cnn":
             self.char_encoder = CharCNN(len(chars), char_dim, char_size, char_kernel)
         elif char_encoder == "lstm":
             self.char_encoder = CharLSTM(len(chars), char_dim, char_size)
         else:
             self.char_encoder = None
-        input_size = word_dim + (char_size if char_encoder else 0)
+        input_size = word_dim + pretrained_dim + (char_size if char_encoder else 0)
         self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, bidirectional=True,
                             dropout=dropout if num_layers > 1 else 0.0)
@@ -106,12 +129,36 @@ class BiLSTMEncoder(nn.Module):
 
     @classmethod
     def from_corpus(cls, sentences: Sequence[Sequence[str]], min_freq: int = 1, max_words: int | None = None,
-                    lowercase: bool = False, **options) -> "BiLSTMEncoder":
-        """An encoder whose word vocabulary (``min_freq``, ``max_words``, ``lowercase``) and character
-        vocabulary (every character seen) come from training ``sentences``; ``options`` as in the constructor."""
+                    lowercase: bool = False, extra: Sequence[Sequence[str]] = (), extra_min_freq: int = 2,
+                    vectors: str | None = None, vectors_model: str | None = None, extra_vectors: int = 0,
+                    **options) -> "BiLSTMEncoder":
+        """An encoder whose vocabularies come from training ``sentences`` and unlabelled ``extra`` sentences
+        (transfer text).
+
+        The word vocabulary holds the words of ``sentences`` seen ``min_freq`` times and those of ``extra``
+        seen ``extra_min_freq`` times (at most ``max_words``, most frequent first; ``lowercase``), the
+        character vocabulary every character of both.  With ``vectors`` ("glove" or "subword", see
+        :mod:`structkd.encoders.vectors`; ``vectors_model``: the transformers folder of "subword"), the
+        pretrained table covers every word of both that the source knows, plus GloVe's ``extra_vectors``
+        most frequent words.  ``options`` as in the constructor.
+        """
         words = Vocab.build(sentences, min_freq=min_freq, max_size=max_words, lowercase=lowercase)
-        chars = Vocab.build(word for sentence in sentences for word in sentence)
-        return cls(words, chars, **options)
+        if extra:
+            more = Vocab.build(extra, min_freq=extra_min_freq, lowercase=lowercase)
+            known = set(words.tokens)
+            kept = words.tokens[2:] + [t for t in more.tokens[2:] if t not in known]
+            words = Vocab(kept[:max_words], lowercase=lowercase)
+        corpus = [*sentences, *extra]
+        chars = Vocab.build(word for sentence in corpus for word in sentence)
+        if vectors is None:
+            return cls(words, chars, **options)
+        candidates = pretrained_vocabulary(vectors, [w for s in corpus for w in s], extra_vectors)
+        table, covered = pretrained_vectors(vectors, candidates, vectors_model)
+        pretrained = Vocab([w for w, c in zip(candidates, covered.tolist()) if c], lowercase=True)
+        encoder = cls(words, chars, pretrained=pretrained, pretrained_dim=table.shape[1], **options)
+        with torch.no_grad():
+            encoder.pretrained_embed.weight[2:] = table[covered]  # after the zero pad and unk rows
+        return encoder
 
     @property
     def device(self) -> torch.device:
@@ -120,10 +167,22 @@ class BiLSTMEncoder(nn.Module):
     def forward(self, sentences: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
         """``B`` token lists -> ``(B, N, 2 * hidden_size)`` vectors and ``(B,)`` lengths."""
         lengths = sentence_lengths(sentences, self.device)
-        features = self.word_embed(self.words.tensor(sentences, self.device))  # (B, N, word_dim)
+        features = [self.word_embed(self._word_ids(sentences))]  # (B, N, word_dim)
+        if self.pretrained_embed is not None:
+            features.append(self.pretrained_embed(self.pretrained.tensor(sentences, self.device)))
         if self.char_encoder is not None:
-            features = torch.cat([features, self._char_vectors(sentences, features.shape[1])], -1)
-        return run_lstm(self.lstm, self.dropout(features), lengths)[0], lengths
+            features.append(self._char_vectors(sentences, features[0].shape[1]))
+        return run_lstm(self.lstm, self.dropout(torch.cat(features, -1)), lengths)[0], lengths
+
+    def _word_ids(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
+        """``(B, N)`` word indices, each word replaced by the unknown word with probability ``word_dropout`` in
+        training."""
+        ids = self.words.tensor(sentences, self.device)
+        rate = self.options["word_dropout"]
+        if not (self.training and rate):
+            return ids
+        dropped = (torch.rand(ids.shape, device=ids.device) < rate) & (ids != self.words.pad_index)
+        return ids.masked_fill(dropped, self.words.unk_index)
 
     def _char_vectors(self, sentences: Sequence[Sequence[str]], n: int) -> torch.Tensor:
         """``(B, N, char_size)`` character-level vectors of every word (zero on padding).
@@ -144,6 +203,8 @@ class BiLSTMEncoder(nn.Module):
     def save_assets(self, folder: str | Path) -> None:
         """Write the word (and character) vocabularies into ``folder`` as JSON."""
         write_json(folder, WORDS_FILE, self.words.to_dict())
+        if self.pretrained is not None:
+            write_json(folder, PRETRAINED_FILE, self.pretrained.to_dict())
         if self.chars is not None:
             write_json(folder, CHARS_FILE, self.chars.to_dict())
 
@@ -152,4 +213,5 @@ class BiLSTMEncoder(nn.Module):
         """Rebuild from :meth:`config` and the vocabularies :meth:`save_assets` wrote in ``folder``."""
         options = {k: v for k, v in config.items() if k != "kind"}
         chars = None if options["char_encoder"] is None else Vocab.from_dict(read_json(folder, CHARS_FILE))
-        return cls(Vocab.from_dict(read_json(folder, WORDS_FILE)), chars, **options)
+        pretrained = Vocab.from_dict(read_json(folder, PRETRAINED_FILE)) if options.get("pretrained_dim") else None
+        return cls(Vocab.from_dict(read_json(folder, WORDS_FILE)), chars, pretrained=pretrained, **options)

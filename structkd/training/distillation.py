@@ -58,26 +58,31 @@ def teacher_targets(teacher, student, words: Sequence[Sequence[str]], method: st
     For "topk", the teacher's ``k`` best outputs in compact form ``(K, n)`` and their renormalised
     probabilities ``(K,)`` (:func:`structkd.objectives.teacher_topk`); otherwise the targets of
     :func:`structkd.objectives.kd_targets` (the teacher's marginals over the student's substructures, or
-    for "token" its local per-position distributions), one sentence's rows and columns each.  ``teacher`` and ``student`` are
-    models with ``factorization(words)``; both run in eval mode, the teacher with its potentials divided
-    by ``global_temperature``.
+    for "token" its local per-position distributions), one sentence's rows and columns each.  ``teacher`` and
+    ``student`` are models with ``factorization(words)``; both run in eval mode, the teacher with its potentials
+    divided by ``global_temperature``, over batches of sentences of similar length (less padding); the
+    entries come back in the order of ``words``.
     """
     teacher.eval()
     was_training = student.training
     student.eval()
-    out = []
+    order = sorted(range(len(words)), key=lambda i: len(words[i]))
+    out: list = [None] * len(words)
     for start in tqdm(range(0, len(words), batch_size), desc="teacher", unit="batch", disable=not show_progress,
                       leave=False):
-        batch = words[start : start + batch_size]
+        rows = order[start : start + batch_size]
+        batch = [words[i] for i in rows]
         t_dist = teacher.factorization(batch).tempered(global_temperature)
         s_dist = student.factorization(batch)  # only its type, labels and lengths matter here
         if method == "topk":
             outputs, weights = teacher_topk(t_dist, s_dist, k)  # (K, B, N[+1]), (K, B)
-            out += [(y[:, : len(w) + s_dist.root_positions].clone(), p.float().clone())
-                    for y, p, w in zip(outputs.unbind(1), weights.unbind(1), batch)]
+            targets = [(y[:, : len(w) + s_dist.root_positions].cpu().clone(), p.float().cpu().clone())
+                       for y, p, w in zip(outputs.unbind(1), weights.unbind(1), batch)]
         else:
-            targets = kd_targets(t_dist, s_dist, method).float()
-            out += [m[s_dist.sentence_slice(len(w))].clone() for m, w in zip(targets, batch)]
+            marginals = kd_targets(t_dist, s_dist, method).float()
+            targets = [m[s_dist.sentence_slice(len(w))].cpu().clone() for m, w in zip(marginals, batch)]
+        for i, target in zip(rows, targets):
+            out[i] = target
     student.train(was_training)
     return out
 

@@ -1,13 +1,15 @@
-"""Teacher targets kept on disk, so that the teacher runs once per teacher, student and sentences.
+"""Teacher targets kept on disk, streamed: the teacher runs once per teacher, student and sentences, and the
+targets of 100k+ transfer sentences never have to sit in memory.
 
-A resumed distillation run, and every run that distils the same teacher into the same kind of student over the
-same sentences (the seeds of a benchmark row, say), reads the targets of :func:`teacher_targets` back instead of
-running the teacher again.  The file (safetensors, no pickle) holds one tensor per sentence (``"i"``; for Top-K
-KD ``"i.outputs"`` and ``"i.weights"``) and, in its metadata, the fingerprint of what the targets were computed
-from: the teacher's weights and configuration, the student's configuration without its encoder (its
-factorization and labels: students that differ in their encoder alone share targets), the sentences, the
-method, K and the global temperature.  A file with another fingerprint is recomputed and
-replaced, never used.
+The cache is a folder of shards (safetensors, no pickle), ``shard-00000.safetensors``, ... of ``shard_size``
+sentences each: one tensor per sentence (``"i"``; for Top-K KD ``"i.outputs"`` and ``"i.weights"``) and, in
+its metadata, the fingerprint of what the targets were computed from: the teacher's weights and configuration,
+the student's configuration without its encoder (its factorization and labels: students that differ in their
+encoder alone share targets), the sentences, the method, K and the global temperature.  The teacher labels the
+sentences one shard at a time, each shard written (atomically) as soon as it is done, so memory holds one shard
+and a killed labelling run resumes at the first missing shard.  :class:`CachedTargets` reads the targets back
+through memory maps, one sentence at a time.  A shard with another fingerprint is recomputed and replaced, never
+used.
 """
 from __future__ import annotations
 
@@ -19,12 +21,15 @@ from typing import Sequence
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
 
 from .distillation import teacher_targets
 
-#: the default cache file, in a distillation run's output folder
-TARGETS = "teacher_targets.safetensors"
+#: the default cache folder, in a distillation run's output folder
+TARGETS = "teacher_targets"
+#: sentences per shard
+SHARD_SIZE = 4096
 
 
 def fingerprint(teacher: torch.nn.Module, student: torch.nn.Module, words: Sequence[Sequence[str]], method: str,
@@ -37,9 +42,10 @@ def fingerprint(teacher: torch.nn.Module, student: torch.nn.Module, words: Seque
         digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     student_config = {key: value for key, value in _config(student).items() if key != "encoder"}
     settings = {"teacher": _config(teacher), "student": [type(student).__name__, student_config],
-                "words": [list(w) for w in words], "method": method, "k": k if method == "topk" else None,
-                "global_temperature": global_temperature}
+                "method": method, "k": k if method == "topk" else None, "global_temperature": global_temperature}
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    for sentence in words:
+        digest.update(json.dumps(list(sentence)).encode())
     return digest.hexdigest()
 
 
@@ -48,37 +54,71 @@ def _config(model: torch.nn.Module) -> dict:
     return model.config() if hasattr(model, "config") else {}
 
 
-def cached_teacher_targets(path: str | Path, teacher, student, words: Sequence[Sequence[str]],
+class CachedTargets(Sequence):
+    """The targets of a cache folder as a read-only sequence: ``targets[i]`` is sentence ``i``'s (a tensor, or for
+    Top-K KD an ``(outputs, weights)`` pair), read from its shard's memory map when asked for."""
+
+    def __init__(self, folder: Path, count: int, shard_size: int, topk: bool):
+        self.folder, self.count, self.shard_size, self.topk = folder, count, shard_size, topk
+        self._open: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < self.count:
+            raise IndexError(f"sentence {index} of {self.count}")
+        shard = self._open.get(index // self.shard_size)
+        if shard is None:
+            shard = safe_open(shard_path(self.folder, index // self.shard_size), framework="pt")
+            self._open[index // self.shard_size] = shard
+        if self.topk:
+            return shard.get_tensor(f"{index}.outputs"), shard.get_tensor(f"{index}.weights")
+        return shard.get_tensor(str(index))
+
+
+def shard_path(folder: Path, shard: int) -> Path:
+    return folder / f"shard-{shard:05d}.safetensors"
+
+
+def cached_teacher_targets(folder: str | Path, teacher, student, words: Sequence[Sequence[str]],
                            method: str = "structural", k: int = 5, global_temperature: float = 1.0,
-                           show_progress: bool = True) -> tuple[list, bool]:
-    """``(targets, reused)``: the targets of :func:`teacher_targets`, on CPU, read from ``path`` when it holds
-    those of the same fingerprint, else computed and written there (atomically: a killed run leaves no partial
-    file)."""
-    path = Path(path)
+                           show_progress: bool = True, shard_size: int = SHARD_SIZE) -> tuple[CachedTargets, bool]:
+    """``(targets, reused)``: the targets of :func:`teacher_targets` for ``words``, kept in the cache ``folder``
+    (see the module docstring): shards of the same fingerprint are read back, the others computed and written
+    one at a time.  ``reused`` says that the teacher did not run."""
+    folder = Path(folder)
+    if folder.is_file():
+        raise NotADirectoryError(f"{folder}: the teacher-target cache is a folder of shards, and this is a file")
     key = fingerprint(teacher, student, words, method, k, global_temperature)
-    if path.is_file() and _stored_fingerprint(path) == key:
-        tensors = load_file(path)
-        if method == "topk":
-            return [(tensors[f"{i}.outputs"], tensors[f"{i}.weights"]) for i in range(len(words))], True
-        return [tensors[str(i)] for i in range(len(words))], True
-    targets = teacher_targets(teacher, student, words, method, k, global_temperature=global_temperature,
-                              show_progress=show_progress)
-    targets = [tuple(t.cpu() for t in pair) for pair in targets] if method == "topk" else [t.cpu() for t in targets]
-    if method == "topk":
-        tensors = {f"{i}.{part}": t for i, pair in enumerate(targets) for part, t in zip(("outputs", "weights"), pair)}
+    shards = range((len(words) + shard_size - 1) // shard_size)
+    missing = [n for n in shards if _stored_fingerprint(shard_path(folder, n)) != key]
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in tqdm(missing, desc="teacher targets", unit="shard", disable=not show_progress or len(missing) < 2):
+        start = n * shard_size
+        targets = teacher_targets(teacher, student, words[start : start + shard_size], method, k,
+                                  global_temperature=global_temperature, show_progress=show_progress)
+        _write_shard(shard_path(folder, n), targets, start, method == "topk", key)
+    for stale in set(folder.glob("shard-*.safetensors")) - {shard_path(folder, n) for n in shards}:
+        stale.unlink()  # shards past the end of a longer set of sentences
+    return CachedTargets(folder, len(words), shard_size, method == "topk"), not missing
+
+
+def _write_shard(path: Path, targets: list, start: int, topk: bool, key: str) -> None:
+    """Write one shard atomically (a killed run leaves no partial shard)."""
+    if topk:
+        tensors = {f"{start + i}.{part}": t for i, pair in enumerate(targets) for part, t in zip(("outputs", "weights"), pair)}
     else:
-        tensors = {str(i): t for i, t in enumerate(targets)}
-    path.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {str(start + i): t for i, t in enumerate(targets)}
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     save_file({name: t.contiguous() for name, t in tensors.items()}, partial, metadata={"fingerprint": key})
     os.replace(partial, path)
-    return targets, False
 
 
 def _stored_fingerprint(path: Path) -> str | None:
-    """The fingerprint in a cache file's metadata (None for a file that is no readable cache)."""
+    """The fingerprint in a shard's metadata (None for a missing file or one that is no readable shard)."""
     try:
         with safe_open(path, framework="pt") as stored:
             return (stored.metadata() or {}).get("fingerprint")
-    except (OSError, SafetensorError):  # a foreign or damaged file: recomputed and replaced, never used
+    except (OSError, SafetensorError):  # missing, foreign or damaged: recomputed and replaced, never used
         return None

@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .sampling import Shuffled
 
 CHECKPOINT, BEST, LOG = "checkpoint", "best", "train_log.jsonl"
 
@@ -69,25 +70,6 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def batches(examples: Sequence, batch_size: int, rng: random.Random, sort_key=None) -> list[list]:
-    """Shuffled batches; with ``sort_key``, examples of similar size share a batch (less padding).
-
-    Examples are shuffled, cut into pools of 50 batches, each pool sorted by ``sort_key`` and cut into
-    batches, and the batches shuffled again.
-    """
-    order = list(range(len(examples)))
-    rng.shuffle(order)
-    out = []
-    pool = 50 * batch_size
-    for start in range(0, len(order), pool):
-        chunk = order[start : start + pool]
-        if sort_key is not None:
-            chunk.sort(key=lambda i: sort_key(examples[i]))
-        out += [[examples[i] for i in chunk[k : k + batch_size]] for k in range(0, len(chunk), batch_size)]
-    rng.shuffle(out)
-    return out
-
-
 class Trainer:
     """Fits a :class:`Task` on training examples, selecting the best epoch on dev.
 
@@ -103,16 +85,17 @@ class Trainer:
             [p for p in task.model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
         )
 
-    def fit(self, train: Sequence, dev: Sequence, resume: bool = False) -> dict:
-        """Train; return the best dev metrics (with the epoch they were reached at)."""
+    def fit(self, train, dev: Sequence, resume: bool = False) -> dict:
+        """Train on ``train`` (a sequence of examples, each seen once an epoch, or a sampler of
+        :mod:`structkd.training.sampling`); return the best dev metrics (with the epoch they were reached at)."""
+        sampler = train if hasattr(train, "epoch_batches") else Shuffled(train, self.sort_key)
         state = self._start(resume)
-        total_steps = self.config.epochs * math.ceil(len(train) / self.config.batch_size)
+        total_steps = self.config.epochs * sampler.batches_per_epoch(self.config.batch_size)
         for epoch in range(state["epoch"] + 1, self.config.epochs + 1):
             if state["bad_epochs"] >= self.config.patience:
                 break
-            rng = random.Random(self.config.seed * 1000 + epoch)
-            train_loss = self._epoch(batches(train, self.config.batch_size, rng, self.sort_key), epoch, state,
-                                     total_steps)
+            epoch_batches = sampler.epoch_batches(epoch, self.config.batch_size, self.config.seed)
+            train_loss = self._epoch(epoch_batches, epoch, state, total_steps)
             metrics = self.task.evaluate(dev)
             improved = metrics["score"] > state["best"].get("score", -math.inf)
             if improved:
