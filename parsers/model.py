@@ -121,6 +121,17 @@ class Parser(nn.Module):
         """``(B, N+1, R)`` label scores of the arcs ``heads[b, m] -> m`` (``(B, N+1)`` head indices)."""
         return self.rel_scorer.at_heads(scores.rel_dependents, scores.rel_heads, heads)
 
+    def candidate_rel_scores(self, scores: ParserScores, heads: torch.Tensor) -> torch.Tensor:
+        """``(B, N+1, K, R)`` label scores of ``K`` candidate arcs per word, ``heads[b, m, k] -> m``
+        (``(B, N+1, K)`` head indices)."""
+        return torch.stack([self.rel_scores(scores, heads[..., k]) for k in range(heads.shape[-1])], 2)
+
+    def labelled_factorization(self, words: Sequence[Sequence[str]]):
+        """``(dist, label_scores)`` of the batch ``words``: the structure's distribution and
+        :meth:`candidate_rel_scores` on the same scores (a :class:`structkd.training.distillation.LabelledModel`)."""
+        scores = self(words)
+        return self.distribution(scores), lambda heads: self.candidate_rel_scores(scores, heads)
+
     def distribution(self, scores: ParserScores):
         """The structure's distribution over head vectors, from (possibly cached) :class:`ParserScores`."""
         if self.structure == "projective":

@@ -1,7 +1,7 @@
 """The parsing task for :class:`structkd.training.Trainer`: gold training of a :class:`Parser`, scored by LAS.
 
 It is also the :class:`structkd.training.GoldTask` that :class:`structkd.training.DistillationTask` wraps to
-distill a parser: the KD term covers the arcs, the gold term arcs and relations.
+distill a parser: the KD and gold terms both cover arcs and relations.
 """
 from __future__ import annotations
 
@@ -43,6 +43,11 @@ class ParsingTask:
         """``(G,)`` arc and relation losses of the ``labelled`` sentences, the rows ``rows`` of the batch."""
         return self.model.sentence_losses(scores, [s.heads for s in labelled], [s.rels for s in labelled],
                                           [s.words for s in labelled], rows)
+
+    def label_scores(self, scores, heads: torch.Tensor) -> torch.Tensor:
+        """``(B, N+1, K, R)`` the student's relation scores of the candidate arcs ``heads`` ``(B, N+1, K)``, from
+        the scores of :meth:`forward`."""
+        return self.model.candidate_rel_scores(scores, heads)
 
     def predict(self, sentences: Sequence) -> tuple[list[list[int]], list[list[str]]]:
         """Decoded heads and relations of every sentence (eval mode, no grad, batched in length order), in the

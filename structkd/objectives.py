@@ -132,6 +132,24 @@ def kd_from_marginals(marginals: torch.Tensor, student: Factorization, method: s
     return loss * temperature**2
 
 
+def label_cross_entropy(weights: torch.Tensor, teacher_probs: torch.Tensor, student_scores: torch.Tensor,
+                        temperature: float = 1.0, local_temperature: float = 1.0) -> torch.Tensor:
+    """``(B,)`` relation-label KD of a parser, times T^2:
+
+        L_rel = - sum_{m,k} w[m,k] sum_r q_t(r | a_mk) log softmax_r(s_s(a_mk) / T)
+
+    over the arcs ``a_mk`` (a candidate head of word ``m``) of ``weights`` ``(B, N, K)`` (the teacher's arc
+    marginals, zero on padding), with the teacher's relation distributions ``teacher_probs`` ``(B, N, K, R)`` on
+    them (tempered per arc by ``local_temperature``) and the student's relation scores ``student_scores``
+    ``(B, N, K, R)``.  With every head of every word (K = N + 1) this is exactly the relation part of the
+    cross-entropy between labelled-tree distributions ``p(y, r) = p(y) prod_m p(r_m | h_m -> m)``:
+    ``CE = CE_arcs + L_rel``.
+    """
+    q = temper_groups(teacher_probs.flatten(1, 2), local_temperature).view_as(teacher_probs)
+    log_p = (student_scores / temperature).log_softmax(-1)
+    return (weights * -(q * log_p).sum(-1)).flatten(1).sum(-1) * temperature**2
+
+
 def _check_temperature(temperature: float, temperature_mode: str) -> None:
     if temperature_mode not in TEMPERATURE_MODES:
         raise ValueError(f"unknown temperature mode {temperature_mode!r}; choose from {TEMPERATURE_MODES}")

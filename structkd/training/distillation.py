@@ -7,17 +7,36 @@ teacher never runs during training.  :class:`DistillationTask` then trains the s
     L = lam * L_KD + (1 - lam) * L_gold      (transfer sentences, without gold: L = L_KD)
 
 with ``lam`` fixed or annealed (``lam = max(0, 1 - progress * anneal)``).
+
+A teacher that labels its arcs (a :class:`LabelledModel`, such as a dependency parser) also passes on its
+relation distributions: on the :data:`LABEL_HEADS` most probable heads of every word (for Top-K KD, on the arcs
+of its K best trees), with the arcs' probabilities, so that ``L_KD`` gains the relation term of
+:func:`structkd.label_cross_entropy`.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple, Protocol, Sequence
+from typing import Callable, NamedTuple, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..objectives import annealed_lambda, kd_from_marginals, kd_targets, teacher_topk, topk_cross_entropy
+from ..objectives import (
+    annealed_lambda, kd_from_marginals, kd_targets, label_cross_entropy, teacher_topk, topk_cross_entropy,
+)
+
+#: candidate heads per word whose relation distributions a labelling teacher passes on (its most probable ones)
+LABEL_HEADS = 3
+
+
+class LabelledModel(Protocol):
+    """A model whose outputs are arcs with relation labels (a dependency parser)."""
+
+    def labelled_factorization(self, words: Sequence[Sequence[str]]) -> tuple[object, Callable]:
+        """``(dist, label_scores)``: the distribution over head vectors of the batch ``words``, and a function
+        from candidate heads ``(B, N+1, K)`` (``heads[b, m, k] -> m``) to their relation scores
+        ``(B, N+1, K, R)``."""
 
 
 class GoldTask(Protocol):
@@ -41,6 +60,9 @@ class GoldTask(Protocol):
     def evaluate(self, sentences: Sequence) -> dict: ...
 
     def save(self, folder: Path) -> None: ...
+
+    # a task whose model is a :class:`LabelledModel` also offers:
+    # label_scores(extra, heads): (B, N+1, K) candidate heads -> (B, N+1, K, R) relation scores, from ``extra``
 
 
 class Indexed(NamedTuple):
@@ -66,25 +88,45 @@ def teacher_targets(teacher, student, words: Sequence[Sequence[str]], method: st
     teacher.eval()
     was_training = student.training
     student.eval()
+    labelled = hasattr(teacher, "labelled_factorization")
     order = sorted(range(len(words)), key=lambda i: len(words[i]))
     out: list = [None] * len(words)
     for start in tqdm(range(0, len(words), batch_size), desc="teacher", unit="batch", disable=not show_progress,
                       leave=False):
         rows = order[start : start + batch_size]
         batch = [words[i] for i in rows]
-        t_dist = teacher.factorization(batch).tempered(global_temperature)
+        t_dist, label_scores = teacher.labelled_factorization(batch) if labelled else (teacher.factorization(batch), None)
+        t_dist = t_dist.tempered(global_temperature)
         s_dist = student.factorization(batch)  # only its type, labels and lengths matter here
         if method == "topk":
             outputs, weights = teacher_topk(t_dist, s_dist, k)  # (K, B, N[+1]), (K, B)
-            targets = [(y[:, : len(w) + s_dist.root_positions].cpu().clone(), p.float().cpu().clone())
-                       for y, p, w in zip(outputs.unbind(1), weights.unbind(1), batch)]
+            parts = [outputs.permute(1, 2, 0), weights.T]  # (B, N[+1], K), (B, K)
+            arcs = (parts[0], weights.T.unsqueeze(1).expand_as(parts[0]))
         else:
-            marginals = kd_targets(t_dist, s_dist, method).float()
-            targets = [m[s_dist.sentence_slice(len(w))].cpu().clone() for m, w in zip(marginals, batch)]
-        for i, target in zip(rows, targets):
-            out[i] = target
+            parts = [kd_targets(t_dist, s_dist, method)]
+            if labelled:  # the most probable heads of every word, [b, m, h] -> (B, N+1, K)
+                weights, heads = parts[0].topk(min(LABEL_HEADS, parts[0].shape[-1]), -1)
+                arcs = (heads, weights)
+        if labelled:
+            probs = (label_scores(arcs[0]) / global_temperature).softmax(-1)  # (B, N+1, K, R)
+            parts += [part[:, 1:] for part in (arcs[0], arcs[1], probs)]  # dependents 1..N
+        for i, w, *sentence in zip(rows, batch, *parts):
+            out[i] = _sentence_targets(sentence, len(w), s_dist, method, labelled)
     student.train(was_training)
     return out
+
+
+def _sentence_targets(parts: list, n: int, s_dist, method: str, labelled: bool):
+    """One sentence's targets without padding: the marginals (or Top-K outputs ``(K, n[+1])`` and weights
+    ``(K,)``), then with a labelling teacher the candidate heads ``(n, K)``, their weights ``(n, K)`` and
+    relation distributions ``(n, K, R)``; a lone tensor for marginals without labels."""
+    if method == "topk":
+        core = [parts[0][: n + s_dist.root_positions].T, parts[1]]
+    else:
+        core = [parts[0][s_dist.sentence_slice(n)]]
+    cut = [p[:n] for p in parts[len(core):]]
+    kept = [t.float().cpu().clone() if t.is_floating_point() else t.cpu().clone() for t in core + cut]
+    return kept[0] if len(kept) == 1 else tuple(kept)
 
 
 def pad_stack(targets: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -118,7 +160,7 @@ class DistillationTask:
     def loss(self, examples: Sequence[Indexed], progress: float) -> torch.Tensor:
         batch = [e.sentence for e in examples]
         dist, extra = self.base.forward([self.base.words(s) for s in batch])
-        kd = self._kd([self.targets[e.index] for e in examples], dist)
+        kd = self._kd([self.targets[e.index] for e in examples], dist, extra)
         lam = annealed_lambda(progress, self.anneal) if self.anneal is not None else self.lam
         rows = torch.tensor([self.base.has_gold(s) for s in batch], device=kd.device)
         if lam == 1 or not rows.any():
@@ -127,15 +169,25 @@ class DistillationTask:
         gold[rows] = self.base.gold_nll(dist, extra, [s for s in batch if self.base.has_gold(s)], rows)
         return torch.where(rows, lam * kd + (1 - lam) * gold, kd).mean()
 
-    def _kd(self, targets: list, dist) -> torch.Tensor:
-        """``(B,)`` L_KD of the batch from its cached targets."""
+    def _kd(self, targets: list, dist, extra) -> torch.Tensor:
+        """``(B,)`` L_KD of the batch from its cached targets (arcs or labels, plus relations when the targets
+        carry them)."""
         potentials = dist.log_potentials
+        parts = [t if isinstance(t, tuple) else (t,) for t in targets]
+        core = 2 if self.method == "topk" else 1
         if self.method != "topk":
-            marginals = pad_stack(targets).to(potentials)
-            return kd_from_marginals(marginals, dist, self.method, self.temperature, self.local_temperature)
-        outputs = pad_stack([y for y, _ in targets]).transpose(0, 1).to(potentials.device)  # (K, B, N)
-        weights = torch.stack([w for _, w in targets], 1).to(potentials)  # (K, B)
-        return topk_cross_entropy(outputs, weights, dist.tempered(self.temperature)) * self.temperature**2
+            marginals = pad_stack([p[0] for p in parts]).to(potentials)
+            kd = kd_from_marginals(marginals, dist, self.method, self.temperature, self.local_temperature)
+        else:
+            outputs = pad_stack([p[0] for p in parts]).transpose(0, 1).to(potentials.device)  # (K, B, N)
+            weights = torch.stack([p[1] for p in parts], 1).to(potentials)  # (K, B)
+            kd = topk_cross_entropy(outputs, weights, dist.tempered(self.temperature)) * self.temperature**2
+        if len(parts[0]) == core:
+            return kd
+        heads, weights, probs = (pad_stack([p[j] for p in parts]).to(potentials.device) for j in range(core, core + 3))
+        student_scores = self.base.label_scores(extra, F.pad(heads, (0, 0, 1, 0)))[:, 1:]  # (B, N, K, R)
+        return kd + label_cross_entropy(weights.to(potentials), probs.to(potentials), student_scores,
+                                        self.temperature, self.local_temperature)
 
     def evaluate(self, sentences: Sequence) -> dict:
         return self.base.evaluate(sentences)

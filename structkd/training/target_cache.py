@@ -2,8 +2,8 @@
 targets of 100k+ transfer sentences never have to sit in memory.
 
 The cache is a folder of shards (safetensors, no pickle), ``shard-00000.safetensors``, ... of ``shard_size``
-sentences each: one tensor per sentence (``"i"``; for Top-K KD ``"i.outputs"`` and ``"i.weights"``) and, in
-its metadata, the fingerprint of what the targets were computed from: the teacher's weights and configuration,
+sentences each: one tensor per sentence (``"i"``; for targets in parts, such as Top-K KD's outputs and weights
+or a parser's relation targets, ``"i.0"``, ``"i.1"``, ...) and, in its metadata, the fingerprint of what the targets were computed from: the teacher's weights and configuration,
 the student's configuration without its encoder (its factorization and labels: students that differ in their
 encoder alone share targets), the sentences, the method, K and the global temperature.  The teacher labels the
 sentences one shard at a time, each shard written (atomically) as soon as it is done, so memory holds one shard
@@ -24,7 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from .distillation import teacher_targets
+from .distillation import LABEL_HEADS, teacher_targets
 
 #: the default cache folder, in a distillation run's output folder
 TARGETS = "teacher_targets"
@@ -42,7 +42,8 @@ def fingerprint(teacher: torch.nn.Module, student: torch.nn.Module, words: Seque
         digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     student_config = {key: value for key, value in _config(student).items() if key != "encoder"}
     settings = {"teacher": _config(teacher), "student": [type(student).__name__, student_config],
-                "method": method, "k": k if method == "topk" else None, "global_temperature": global_temperature}
+                "method": method, "k": k if method == "topk" else None, "global_temperature": global_temperature,
+                "label_heads": LABEL_HEADS}
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     for sentence in words:
         digest.update(json.dumps(list(sentence)).encode())
@@ -55,11 +56,11 @@ def _config(model: torch.nn.Module) -> dict:
 
 
 class CachedTargets(Sequence):
-    """The targets of a cache folder as a read-only sequence: ``targets[i]`` is sentence ``i``'s (a tensor, or for
-    Top-K KD an ``(outputs, weights)`` pair), read from its shard's memory map when asked for."""
+    """The targets of a cache folder as a read-only sequence: ``targets[i]`` is sentence ``i``'s (a tensor, or a
+    tuple of ``parts`` tensors), read from its shard's memory map when asked for."""
 
-    def __init__(self, folder: Path, count: int, shard_size: int, topk: bool):
-        self.folder, self.count, self.shard_size, self.topk = folder, count, shard_size, topk
+    def __init__(self, folder: Path, count: int, shard_size: int, parts: int):
+        self.folder, self.count, self.shard_size, self.parts = folder, count, shard_size, parts
         self._open: dict[int, object] = {}
 
     def __len__(self) -> int:
@@ -72,8 +73,8 @@ class CachedTargets(Sequence):
         if shard is None:
             shard = safe_open(shard_path(self.folder, index // self.shard_size), framework="pt")
             self._open[index // self.shard_size] = shard
-        if self.topk:
-            return shard.get_tensor(f"{index}.outputs"), shard.get_tensor(f"{index}.weights")
+        if self.parts:
+            return tuple(shard.get_tensor(f"{index}.{j}") for j in range(self.parts))
         return shard.get_tensor(str(index))
 
 
@@ -98,27 +99,34 @@ def cached_teacher_targets(folder: str | Path, teacher, student, words: Sequence
         start = n * shard_size
         targets = teacher_targets(teacher, student, words[start : start + shard_size], method, k,
                                   global_temperature=global_temperature, show_progress=show_progress)
-        _write_shard(shard_path(folder, n), targets, start, method == "topk", key)
+        _write_shard(shard_path(folder, n), targets, start, key)
     for stale in set(folder.glob("shard-*.safetensors")) - {shard_path(folder, n) for n in shards}:
         stale.unlink()  # shards past the end of a longer set of sentences
-    return CachedTargets(folder, len(words), shard_size, method == "topk"), not missing
+    parts = int(_stored_metadata(shard_path(folder, 0)).get("parts", 0)) if words else 0
+    return CachedTargets(folder, len(words), shard_size, parts), not missing
 
 
-def _write_shard(path: Path, targets: list, start: int, topk: bool, key: str) -> None:
+def _write_shard(path: Path, targets: list, start: int, key: str) -> None:
     """Write one shard atomically (a killed run leaves no partial shard)."""
-    if topk:
-        tensors = {f"{start + i}.{part}": t for i, pair in enumerate(targets) for part, t in zip(("outputs", "weights"), pair)}
+    parts = len(targets[0]) if isinstance(targets[0], tuple) else 0
+    if parts:
+        tensors = {f"{start + i}.{j}": t for i, entry in enumerate(targets) for j, t in enumerate(entry)}
     else:
         tensors = {str(start + i): t for i, t in enumerate(targets)}
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    save_file({name: t.contiguous() for name, t in tensors.items()}, partial, metadata={"fingerprint": key})
+    save_file({name: t.contiguous() for name, t in tensors.items()}, partial,
+              metadata={"fingerprint": key, "parts": str(parts)})
     os.replace(partial, path)
 
 
-def _stored_fingerprint(path: Path) -> str | None:
-    """The fingerprint in a shard's metadata (None for a missing file or one that is no readable shard)."""
+def _stored_metadata(path: Path) -> dict:
+    """A shard's metadata (``{}`` for a missing file or one that is no readable shard)."""
     try:
         with safe_open(path, framework="pt") as stored:
-            return (stored.metadata() or {}).get("fingerprint")
+            return stored.metadata() or {}
     except (OSError, SafetensorError):  # missing, foreign or damaged: recomputed and replaced, never used
-        return None
+        return {}
+
+
+def _stored_fingerprint(path: Path) -> str | None:
+    return _stored_metadata(path).get("fingerprint")
