@@ -17,7 +17,8 @@ from torch import nn
 from .encoders import DEFAULT_MODEL, BiLSTMEncoder, TransformerEncoder
 from .encoders.vectors import SOURCES as VECTOR_SOURCES
 from .training import (
-    TARGETS, DistillationTask, GoldTransferMix, Indexed, TrainConfig, Trainer, cached_teacher_targets, check_output,
+    SCHEDULES, TARGETS, DistillationTask, GoldTransferMix, Indexed, TrainConfig, Trainer, cached_teacher_targets,
+    check_output,
 )
 
 DEFAULT_LR = {"transformer": 5e-5, "bilstm": 2e-3}
@@ -94,6 +95,10 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-5 transformer, 2e-3 BiLSTM)")
     parser.add_argument("--patience", type=int, default=3, help="stop after this many epochs without dev gain")
+    parser.add_argument("--lr-schedule", choices=SCHEDULES, default="constant",
+                        help="learning rate over the run: constant, or linear decay to 0 at the last step of --epochs")
+    parser.add_argument("--warmup", type=float, default=0.0, metavar="FRACTION",
+                        help="ramp the learning rate up from 0 over this fraction of the steps")
     parser.add_argument("--seed", type=int, default=0,
                         help="random seed (a fixed seed reproduces a run, bit for bit on CPU)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
@@ -104,7 +109,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 def train_config(args: argparse.Namespace, encoder: str) -> TrainConfig:
     """The optimisation settings of the options, with the encoder's default learning rate."""
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr or DEFAULT_LR[encoder],
-                       patience=args.patience, seed=args.seed)
+                       patience=args.patience, seed=args.seed, schedule=args.lr_schedule, warmup=args.warmup)
 
 
 def add_distillation_options(parser: argparse.ArgumentParser, objectives: Sequence[str], position: str) -> None:

@@ -104,3 +104,48 @@ def test_batches_cover_every_example_once_and_group_similar_sizes():
     out = batches(examples, 8, random.Random(0), sort_key=lambda x: x)
     assert sorted(x for b in out for x in b) == examples and max(map(len, out)) == 8
     assert all(max(b) - min(b) < 20 for b in out)
+
+
+@pytest.mark.parametrize("schedule, warmup, expected", [
+    ("constant", 0.0, [1.0] * 10),
+    ("linear", 0.0, [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]),
+    ("linear", 0.2, [1 / 3, 2 / 3, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8]),
+    ("constant", 0.2, [1 / 3, 2 / 3] + [1.0] * 8),
+])
+def test_lr_factor_follows_its_formula(schedule, warmup, expected):
+    from structkd.training import lr_factor
+    assert [lr_factor(t, 10, schedule, warmup) for t in range(10)] == pytest.approx(expected)
+
+
+class KilledAfter(TokenClassifier):
+    """The toy task, killed (KeyboardInterrupt) at its ``limit``-th training batch."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit, self.calls = limit, 0
+
+    def loss(self, batch, progress):
+        self.calls += 1
+        if self.calls == self.limit:
+            raise KeyboardInterrupt
+        return super().loss(batch, progress)
+
+
+def test_a_linear_schedule_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path):
+    config = TrainConfig(epochs=4, batch_size=8, lr=0.05, patience=10, seed=3, schedule="linear", warmup=0.1)
+    runs = {}
+    for name, task in (("straight", TokenClassifier()), ("killed", KilledAfter(limit=20))):
+        torch.manual_seed(123)
+        task.model = TokenClassifier().model
+        runs[name] = task
+        try:
+            Trainer(task, config, tmp_path / name, show_progress=False).fit(toy_data(64, 0), toy_data(32, 1))
+        except KeyboardInterrupt:  # in epoch 3 (8 batches an epoch): epochs 1-2 are checkpointed
+            pass
+    assert runs["killed"].calls == 20
+    torch.manual_seed(0)
+    resumed = TokenClassifier()
+    Trainer(resumed, config, tmp_path / "killed", show_progress=False).fit(toy_data(64, 0), toy_data(32, 1),
+                                                                         resume=True)
+    for a, b in zip(runs["straight"].model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)

@@ -40,9 +40,15 @@ class Task(Protocol):
         """Save the model as a self-contained folder."""
 
 
+SCHEDULES = ("constant", "linear")
+
+
 @dataclass
 class TrainConfig:
-    """Optimisation settings (all JSON-able, written next to the run)."""
+    """Optimisation settings (all JSON-able, written next to the run).
+
+    ``schedule``: the learning rate of step ``t`` of ``T`` is ``lr * lr_factor(t, T, schedule, warmup)``.
+    """
 
     epochs: int = 10
     batch_size: int = 32
@@ -51,6 +57,21 @@ class TrainConfig:
     clip: float = 5.0
     patience: int = 3
     seed: int = 0
+    schedule: str = "constant"
+    warmup: float = 0.0
+
+
+def lr_factor(step: int, total: int, schedule: str, warmup: float = 0.0) -> float:
+    """The learning-rate multiplier of step ``step`` (0-based) of ``total``: a linear ramp from 0 over the first
+    ``warmup`` fraction of the steps, then 1 ("constant") or a linear decay to 0 at the last step ("linear")."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown learning-rate schedule {schedule!r}; choose from {SCHEDULES}")
+    ramp = warmup * total
+    if step < ramp:
+        return (step + 1) / (ramp + 1)
+    if schedule == "constant":
+        return 1.0
+    return max(0.0, (total - step) / max(total - ramp, 1))
 
 
 class RunExistsError(RuntimeError):
@@ -126,6 +147,9 @@ class Trainer:
         bar = tqdm(epoch_batches, desc=f"epoch {epoch}/{self.config.epochs}", unit="batch",
                    disable=not self.show_progress, leave=False)
         for batch in bar:
+            factor = lr_factor(state["step"], total_steps, self.config.schedule, self.config.warmup)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.lr * factor
             loss = self.task.loss(batch, progress=state["step"] / max(total_steps, 1))
             self.optimizer.zero_grad()
             loss.backward()
