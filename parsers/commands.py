@@ -11,7 +11,7 @@ import torch
 from structkd.attachment import attachment_scores
 from structkd.commands import (
     TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options, build_encoder,
-    distillation_run, fit, option,
+    distillation_run, fit, option, split_gold,
 )
 from structkd.data import TreeSentence, read_conllu_trees, read_text, read_text_sources, write_conllu_trees
 from structkd.persistence import load
@@ -57,7 +57,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         _add_data(parser)
         _add_model(parser, "student-", default="head-selection")
         add_distillation_options(parser, ["structural", "token", "posterior"], "word")
-        add_training_options(parser)
+        add_training_options(parser, distill=True)
     elif verb == "evaluate":
         parser.add_argument("--model", required=True, help="model folder")
         parser.add_argument("--data", required=True, help="CoNLL-U file with gold trees")
@@ -99,6 +99,7 @@ def training_trees(args, prefix: str = "") -> list[TreeSentence]:
 def train(args) -> int:
     started = time.time()
     trees, dev = training_trees(args), read_conllu_trees(args.dev)
+    trees, _ = split_gold(trees, args.gold_fraction, ["heads", "rels"])
     torch.manual_seed(args.seed)
     model = build_parser(args, trees)
     return fit(args, ParsingTask(model, args.punct), trees, lambda s: len(s.words), dev, args.encoder, started, "LAS")
@@ -113,7 +114,8 @@ def distill(args) -> int:
     started = time.time()
     teacher = load(args.teacher, args.device)
     trees, dev = training_trees(args, "student-"), read_conllu_trees(args.dev)
-    transfer = text_trees(read_text_sources(args.transfer))
+    trees, unlabelled = split_gold(trees, args.gold_fraction, ["heads", "rels"])
+    transfer = unlabelled + text_trees(read_text_sources(args.transfer))
     torch.manual_seed(args.seed)
     student = build_parser(args, trees, "student-", rels=teacher.rels, transfer=transfer)
     task, data, key = distillation_run(args, teacher, ParsingTask(student, args.punct), trees, transfer)

@@ -6,7 +6,9 @@ summary, and :class:`TaskFamily`, which routes a verb to the family's function f
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import random
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -89,8 +91,9 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
                         help=f"torch device of the models, e.g. cpu, cuda, cuda:1 (default here: {DEFAULT_DEVICE})")
 
 
-def add_training_options(parser: argparse.ArgumentParser) -> None:
+def add_training_options(parser: argparse.ArgumentParser, distill: bool = False) -> None:
     add_device_option(parser)
+    add_gold_fraction_option(parser, distill)
     parser.add_argument("--epochs", type=int, default=10, help="maximum epochs")
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-5 transformer, 2e-3 BiLSTM)")
@@ -104,6 +107,30 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_gold_fraction_option(parser: argparse.ArgumentParser, distill: bool) -> None:
+    """``--gold-fraction``: train on the gold annotation of a fixed part of the training sentences only."""
+    rest = ("the others become transfer sentences, labelled by the teacher only" if distill
+            else "the others are left out")
+    parser.add_argument("--gold-fraction", type=float, default=1.0, metavar="F",
+                        help=f"keep the gold annotation of a fixed random fraction F of the training sentences "
+                             f"(the same ones in every run and seed); {rest}")
+
+
+def split_gold(sentences: Sequence, fraction: float, gold_fields: Sequence[str]) -> tuple[list, list]:
+    """``(labelled, unlabelled)``: a fixed random ``fraction`` of ``sentences`` (in their order; the choice depends
+    on the number of sentences and the fraction alone) and the others, with their ``gold_fields`` set to None."""
+    if not 0 < fraction <= 1:
+        raise SystemExit(f"structkd: error: --gold-fraction must lie in (0, 1], got {fraction}")
+    if fraction == 1:
+        return list(sentences), []
+    keep = set(random.Random(f"gold-fraction-{fraction}-{len(sentences)}").sample(
+        range(len(sentences)), max(1, round(fraction * len(sentences)))))
+    labelled = [s for i, s in enumerate(sentences) if i in keep]
+    unlabelled = [dataclasses.replace(s, **dict.fromkeys(gold_fields)) for i, s in enumerate(sentences) if i not in keep]
+    print(f"gold annotation kept on {len(labelled)} of {len(sentences)} training sentences (--gold-fraction {fraction:g})")
+    return labelled, unlabelled
 
 
 def train_config(args: argparse.Namespace, encoder: str) -> TrainConfig:

@@ -10,7 +10,7 @@ import torch
 
 from structkd.commands import (
     TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options, build_encoder,
-    distillation_run, fit, option,
+    distillation_run, fit, option, split_gold,
 )
 from structkd.data import (
     UNER_LABEL_MAP, read_conll2003, read_conllu_tags, read_text, read_text_sources, read_uner, write_conll2003, write_columns,
@@ -102,7 +102,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         _add_data(parser, training=True)
         _add_model(parser, prefix="student-")
         add_distillation_options(parser, ["structural", "token", "posterior", "topk"], "token")
-        add_training_options(parser)
+        add_training_options(parser, distill=True)
     elif verb == "evaluate":
         parser.add_argument("--model", required=True, help="model folder")
         parser.add_argument("--data", required=True, help="labelled file")
@@ -156,6 +156,7 @@ def _load_splits(args, scheme: str):
 def train(args) -> int:
     started = time.time()
     train_set, dev = _load_splits(args, args.scheme)
+    train_set, _ = split_gold(train_set, args.gold_fraction, ["tags"])
     torch.manual_seed(args.seed)
     model = build_tagger(args, train_set)
     return fit(args, TaggingTask(model), train_set, lambda s: len(s.tokens), dev, args.encoder, started, "F1")
@@ -165,7 +166,8 @@ def distill(args) -> int:
     started = time.time()
     teacher = load_teacher(args.teacher, args.device)
     train_set, dev = _load_splits(args, args.student_scheme)
-    transfer = read_text_sources(args.transfer)
+    train_set, unlabelled = split_gold(train_set, args.gold_fraction, ["tags"])
+    transfer = unlabelled + read_text_sources(args.transfer)
     torch.manual_seed(args.seed)
     student = build_tagger(args, train_set, prefix="student-", tags=student_tags(teacher, args.student_scheme),
                            transfer=transfer)

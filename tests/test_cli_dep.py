@@ -80,3 +80,15 @@ def test_bad_input_names_the_file_and_line(tmp_path, capsys):
     bad.write_text("1\tJohn\tJohn\tPROPN\tNNP\t_\t7\tnsubj\t_\t_\n\n")
     assert main(["train", "dep", "--train", str(bad), "--dev", TREES, "--output", str(tmp_path / "r"), *tiny()]) == 1
     assert f"{bad}:1:" in capsys.readouterr().err
+
+
+def test_distill_a_gold_fraction_distils_relations_from_the_unlabelled_rest(teacher, tmp_path, capsys):
+    out = tmp_path / "fraction"
+    assert main(["distill", "dep", "--teacher", str(teacher / "best"), "--train", TREES, "--dev", TREES,
+                 "--output", str(out), "--objective", "structural", "--gold-fraction", "0.5", "--epochs", "1",
+                 *tiny("student-")]) == 0
+    assert "gold annotation kept on" in capsys.readouterr().out
+    targets = sorted((out / "teacher_targets").glob("shard-*.safetensors"))
+    from safetensors import safe_open
+    with safe_open(targets[0], framework="pt") as shard:
+        assert shard.metadata()["parts"] == "4"  # arcs, candidate heads, their weights, relation distributions

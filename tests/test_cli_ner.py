@@ -165,3 +165,27 @@ def test_distill_from_a_hugging_face_token_classifier(tmp_path):
     assert main(["distill", "ner", "--teacher", str(folder), "--train", TRAIN, "--dev", DEV, "--output", str(out),
                  "--student-head", "crf", "--epochs", "1", *tiny("student-")]) == 0
     assert load(out / "best").head_name == "crf"
+
+
+def test_distill_a_gold_fraction_with_a_transfer_folder_glove_and_the_new_recipe(teacher, tmp_path, capsys):
+    """The labelled-fraction protocol: half the training sentences keep their gold, the others and a folder of
+    transfer text are labelled by the teacher; GloVe vectors, word dropout and a linear schedule."""
+    folder = tmp_path / "transfer"
+    folder.mkdir()
+    (folder / "a.txt").write_text(Path(TRANSFER).read_text())
+    (folder / "LICENSE.txt").write_text("not text to learn from\n")
+    out = tmp_path / "fraction"
+    assert main(["distill", "ner", "--teacher", str(teacher / "best"), "--train", TRAIN, "--dev", DEV,
+                 "--output", str(out), "--epochs", "2", "--gold-fraction", "0.5", "--transfer", str(folder),
+                 "--transfer-ratio", "2", "--lr-schedule", "linear", "--student-word-vectors", "glove",
+                 "--student-word-dropout", "0.2", *tiny("student-")]) == 0
+    printed = capsys.readouterr().out
+    kept, total = (int(x) for x in printed.split("gold annotation kept on ")[1].split(" training")[0].split(" of "))
+    assert kept == total // 2 and "2 transfer batches per gold batch" in printed
+    student = load(out / "best")
+    assert student.encoder.pretrained is not None and student.encoder.options["word_dropout"] == 0.2
+    from structkd.encoders.vectors import glove_vectors
+    transfer_words = sorted(set(Path(TRANSFER).read_text().lower().split()))
+    known = [w for w, c in zip(transfer_words, glove_vectors(transfer_words)[1].tolist()) if c]
+    assert len(known) > 20 and all(w in student.encoder.pretrained for w in known)  # the transfer text's words
+    assert json.loads((out / "train_config.json").read_text())["schedule"] == "linear"

@@ -66,3 +66,19 @@ def test_transfer_paths_are_files_or_folders_of_text_files(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no \\*.txt"):
         text_files([tmp_path / "empty"])
+
+
+def test_a_gold_fraction_is_a_fixed_subset_and_the_rest_loses_its_gold():
+    from structkd.commands import split_gold
+    from structkd.data import Sentence
+
+    sentences = [Sentence([f"w{i}"], ["O"], [[f"w{i}"]], [], "mem", i + 1) for i in range(50)]
+    labelled, unlabelled = split_gold(sentences, 0.3, ["tags"])
+    assert len(labelled) == 15 and len(unlabelled) == 35
+    assert all(s.tags == ["O"] for s in labelled) and all(s.tags is None for s in unlabelled)
+    assert sorted(s.line for s in labelled + unlabelled) == list(range(1, 51))  # a partition
+    assert [s.line for s in split_gold(sentences, 0.3, ["tags"])[0]] == [s.line for s in labelled]  # fixed
+    assert [s.line for s in labelled] == sorted(s.line for s in labelled)  # in file order
+    assert split_gold(sentences, 1.0, ["tags"]) == (sentences, [])
+    with pytest.raises(SystemExit, match="gold-fraction"):
+        split_gold(sentences, 0.0, ["tags"])

@@ -106,7 +106,7 @@ def teacher_targets(teacher, student, words: Sequence[Sequence[str]], method: st
             parts = [kd_targets(t_dist, s_dist, method)]
             if labelled:  # the most probable heads of every word, [b, m, h] -> (B, N+1, K)
                 weights, heads = parts[0].topk(min(LABEL_HEADS, parts[0].shape[-1]), -1)
-                arcs = (heads, weights)
+                arcs = (heads.masked_fill(weights == 0, 0), weights)  # no head past the sentence's end
         if labelled:
             probs = (label_scores(arcs[0]) / global_temperature).softmax(-1)  # (B, N+1, K, R)
             parts += [part[:, 1:] for part in (arcs[0], arcs[1], probs)]  # dependents 1..N
