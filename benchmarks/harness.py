@@ -64,18 +64,32 @@ class Setup:
     def file(self, relative: str) -> str:
         return str(self.data / relative)
 
+    fractions: tuple[float, ...] = ()
+
     def transfer_files(self) -> list[str]:
-        return [self.file(f"unlabeled-en/{stem}.txt") for stem in self.transfer]
+        return [self.file(path) for path in self.transfer]
 
     @property
     def transfer_tag(self) -> str:
-        """``transfer`` for the CC BY-SA files alone, ``transfer-nc`` when non-commercial files are added."""
+        """``transfer`` for the openly licensed text alone, ``transfer-nc`` when non-commercial files are added."""
         return "transfer-nc" if set(self.transfer) & set(NC_TRANSFER) else "transfer"
 
 
-#: transfer text in ``unlabeled-en``: CC BY-SA 4.0 files, and CC BY-NC-SA 4.0 ones (research runs only)
-CC_TRANSFER = ("Atis", "ESLSpok", "CTeTex", "Pronouns")
-NC_TRANSFER = ("LinES", "ParTUT", "GENTLE")
+#: transfer text (paths in the data folder): ``unlabeled-web`` (151,887 sentences in EWT-like genres, openly
+#: licensed), and the CC BY-NC-SA 4.0 files of ``unlabeled-en`` that ``--transfer-nc`` adds (research runs only)
+TRANSFER = ("unlabeled-web",)
+NC_TRANSFER = ("unlabeled-en/LinES.txt", "unlabeled-en/ParTUT.txt", "unlabeled-en/GENTLE.txt")
+def transfer_text(setup: Setup, count: Callable[[str], int]) -> str:
+    """The transfer text in words: each path, its sentences (``count``) and licence."""
+    return ", ".join(f"`{path}` ({count(file):,} sentences, "
+                     f"{'CC BY-NC-SA 4.0, research runs only' if path in NC_TRANSFER else 'openly licensed: see its README'})"
+                     for path, file in zip(setup.transfer, setup.transfer_files()))
+
+
+#: the word inputs of every BiLSTM student (the CLI's defaults, tuned on NER dev: see benchmarks/results/recipe.md)
+STUDENT_INPUTS = {"word-vectors": "glove", "glove-words": "50000", "word-dropout": "0.1"}
+#: the methods of the labelled-fraction protocol
+FRACTION_METHODS = ("gold", "token", "structural")
 
 
 @dataclass(frozen=True)
@@ -95,7 +109,10 @@ class Spec:
     ``(teacher key, student key, methods in table order)``, methods being keys of ``methods`` ("gold",
     "token", "posterior", "topk", "structural", "transfer").  ``model_options(key, prefix)`` gives the CLI
     options that make the model ``key`` (``prefix`` "student-" inside ``distill``); ``method_options`` the
-    extra ``distill`` options of a method.  ``predictor(model)`` is the task
+    extra ``distill`` options of a method; ``student_options`` the encoder options of every student (option
+    name without its ``student-`` prefix -> value).  ``fraction_scenarios`` are the scenarios also run in the
+    labelled-fraction protocol (gold on a fraction of the training sentences, the rest and the transfer text
+    teacher-labelled), where structural KD must beat gold only by ``fraction_margin``.  ``predictor(model)`` is the task
     that decodes with a loaded model (what the speed step times); ``keep_target(teacher score, student mean)`` says whether a student
     keeps enough of its teacher's score, as ``(ok, text)``; ``extra_sections(setup)`` adds report lines.
     """
@@ -125,6 +142,9 @@ class Spec:
     extra_sections: Callable[[Setup], list[str]] = lambda setup: []
     method_options: dict[str, list[str]] = field(default_factory=dict)
     speedup: float = 10.0
+    student_options: dict[str, str] = field(default_factory=dict)
+    fraction_scenarios: tuple[str, ...] = ()
+    fraction_margin: float = 0.0
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -137,9 +157,16 @@ class Spec:
 def training_argv(setup: Setup, spec: Spec, hyper: dict, epochs: int, seed: int) -> list[str]:
     """Data and optimisation options shared by every training call."""
     limit = ["--max-sentences", str(setup.max_train)] if setup.max_train else []
+    schedule = ["--lr-schedule", hyper["schedule"]] if "schedule" in hyper else []
     return ["--train", setup.file(spec.train), "--dev", setup.file(spec.splits["dev"]), *limit, "--epochs",
-            str(epochs), "--lr", str(hyper["lr"]), "--batch-size", str(hyper["batch_size"]), "--patience",
+            str(epochs), "--lr", str(hyper["lr"]), *schedule, "--batch-size", str(hyper["batch_size"]), "--patience",
             str(hyper["patience"]), "--seed", str(seed), "--device", setup.device]
+
+
+def student_encoder_options(spec: Spec, prefix: str) -> list[str]:
+    """The BiLSTM encoder options of every student (``prefix`` "student-" inside ``distill``)."""
+    return ["--" + prefix + "encoder", "bilstm",
+            *(part for name, value in spec.student_options.items() for part in (f"--{prefix}{name}", value))]
 
 
 def teacher_run(setup: Setup, spec: Spec, key: str) -> Run:
@@ -153,16 +180,35 @@ def student_run(setup: Setup, spec: Spec, scenario: str, method: str, seed: int)
     teacher_key, key, _ = spec.scenarios[scenario]
     training = training_argv(setup, spec, spec.student_hyper, setup.student_epochs, seed)
     if method == "gold":
-        return Run(f"gold-{key}-s{seed}", ("train", spec.task, "--encoder", "bilstm", *spec.model_options(key, ""),
-                                           *training))
+        return Run(f"gold-{key}-s{seed}", ("train", spec.task, *student_encoder_options(spec, ""),
+                                           *spec.model_options(key, ""), *training))
     teacher = teacher_run(setup, spec, teacher_key).name
     objective, name, extra = method, f"{scenario}-{method}-s{seed}", spec.method_options.get(method, [])
     if method == "transfer":
         objective, name = "structural", f"{scenario}-structural+{setup.transfer_tag}-s{seed}"
         extra = ["--transfer", *setup.transfer_files()]
-    return Run(name, ("distill", spec.task, "--teacher", str(setup.runs / teacher / "best"), "--student-encoder",
-                      "bilstm", *spec.model_options(key, "student-"), "--objective", objective, "--lam",
-                      str(spec.lam), *extra, *training), teacher)
+    return Run(name, ("distill", spec.task, "--teacher", str(setup.runs / teacher / "best"),
+                      *student_encoder_options(spec, "student-"), *spec.model_options(key, "student-"),
+                      "--objective", objective, "--lam", str(spec.lam), *extra, *training), teacher)
+
+
+def fraction_tag(fraction: float) -> str:
+    """``gold10`` for 10% of the training sentences with gold."""
+    return f"gold{100 * fraction:g}"
+
+
+def fraction_run(setup: Setup, spec: Spec, scenario: str, method: str, fraction: float, seed: int) -> Run:
+    """The student of the labelled-fraction protocol: gold annotation on ``fraction`` of the training sentences
+    (``--gold-fraction``, the same ones in every run); with KD, the other training sentences and the transfer
+    text are labelled by the teacher (trained on all gold)."""
+    base = student_run(setup, spec, scenario, method, seed)
+    extra = ["--gold-fraction", f"{fraction:g}"] + ([] if method == "gold" else ["--transfer", *setup.transfer_files()])
+    return Run(base.name.replace(f"-s{seed}", f"-{fraction_tag(fraction)}-s{seed}"), base.argv + tuple(extra),
+               base.teacher)
+
+
+def fraction_row_runs(setup: Setup, spec: Spec, scenario: str, method: str, fraction: float) -> list[Run]:
+    return [fraction_run(setup, spec, scenario, method, fraction, seed) for seed in range(setup.seeds)]
 
 
 def teacher_names(setup: Setup, spec: Spec) -> list[str]:
@@ -184,6 +230,12 @@ def plan(setup: Setup, spec: Spec) -> list[Run]:
             for method in methods:
                 run = student_run(setup, spec, scenario, method, seed)
                 runs.setdefault(run.name, run)
+    for seed in range(setup.seeds):
+        for scenario in spec.fraction_scenarios:
+            for fraction in setup.fractions:
+                for method in FRACTION_METHODS:
+                    run = fraction_run(setup, spec, scenario, method, fraction, seed)
+                    runs.setdefault(run.name, run)
     return list(runs.values())
 
 
@@ -517,8 +569,19 @@ def settings_section(setup: Setup, spec: Spec, runs: list[Run], results: dict) -
 
 def hyper_text(hyper: dict, epochs: int, metric_label: str) -> str:
     """The optimisation settings of a model family, in words."""
-    return (f"AdamW lr {hyper['lr']:g}, batch {hyper['batch_size']}, at most {epochs} epochs, "
+    schedule = ", decayed linearly to 0 over the epochs" if hyper.get("schedule") == "linear" else ""
+    return (f"AdamW lr {hyper['lr']:g}{schedule}, batch {hyper['batch_size']}, at most {epochs} epochs, "
             f"patience {hyper['patience']} (best dev {metric_label} epoch kept)")
+
+
+def student_inputs_text(spec: Spec) -> str:
+    """The students' word inputs in words."""
+    options = spec.student_options
+    vectors = {"glove": "frozen GloVe 6B 50-d vectors", "subword": "the teacher's pooled subword vectors"}.get(
+        options.get("word-vectors", "none"), "no pretrained vectors")
+    extra = f" (and GloVe's {int(options['glove-words']):,} most frequent words)" if options.get("glove-words") else ""
+    return (f"100-d trained word embeddings, {vectors}{extra}, word dropout {options.get('word-dropout', '0')}, "
+            "character CNN; vocabularies over the training and transfer text")
 
 
 def teacher_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
@@ -671,6 +734,39 @@ def _token_check(spec: Spec, structural: Scores, token: Scores, key: str) -> str
                                   + ("" if gain > noise else ": the difference is within seed noise"))
 
 
+def fraction_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
+    """The labelled-fraction protocol: one row per scenario, fraction and method, then the check that
+    structural KD beats gold only on the same fraction by ``spec.fraction_margin``."""
+    if not (spec.fraction_scenarios and setup.fractions):
+        return []
+    rows, checks = [], []
+    m = spec.metric_label
+    for scenario in spec.fraction_scenarios:
+        teacher_key, key, _ = spec.scenarios[scenario]
+        pair = f"{spec.teachers[teacher_key]} -> {spec.students[key]}"
+        for fraction in setup.fractions:
+            scores = {method: Scores.of(fraction_row_runs(setup, spec, scenario, method, fraction), results, spec.metric)
+                      for method in FRACTION_METHODS}
+            rows += [[scenario, pair, f"{fraction:.0%}", spec.methods[method], s.cell("dev"), s.cell("test"),
+                      s.seeds()] for method, s in scores.items()]
+            structural, gold = scores["structural"], scores["gold"]
+            if min(len(structural.test), len(gold.test)) < min(2, structural.planned):
+                check = f"not yet measured: structural KD {structural.seeds()}, gold only {gold.seeds()}"
+            else:
+                gain = structural.mean() - gold.mean()
+                check = _verdict(gain >= spec.fraction_margin, f"{gain:+.2f} test {m} over gold only on the same "
+                                                                f"{fraction:.0%} (needs +{spec.fraction_margin:g})")
+            checks.append([scenario, f"{fraction:.0%}", check])
+    return ["## Labelled-fraction protocol", "",
+            "The teacher is the one above (trained on all gold). Each student sees the gold annotation of a fixed "
+            "random fraction of the training sentences (`--gold-fraction`, the same sentences in every run); the "
+            "KD students also learn from the teacher's targets on the other training sentences and on the "
+            f"transfer text ({', '.join(setup.transfer)}), with no gold term there. {m}, mean ± sample standard "
+            "deviation over the finished seeds.", "",
+            *table(["scenario", "teacher -> student", "gold", "method", f"dev {m}", f"test {m}", "seeds"], rows),
+            *table(["scenario", "gold", "structural KD beats gold only on the same fraction"], checks)]
+
+
 def target_section(setup: Setup, spec: Spec, results: dict, speed: dict | None) -> list[str]:
     return ["## Targets", "",
             "For the structural-KD student of each scenario (without transfer text), on the test set, "
@@ -685,7 +781,8 @@ def write_report(setup: Setup, spec: Spec, results: dict, speed: dict | None, ar
     lines = [*header_section(spec, results, speed, command.strip(), args.note or []), "## Data", "", *spec.data_lines(setup), "",
              *settings_section(setup, spec, plan(setup, spec), results), *teacher_section(setup, spec, results),
              *student_section(setup, spec, results), *speed_section(setup, spec, results, speed),
-             *target_section(setup, spec, results, speed), *spec.extra_sections(setup),
+             *target_section(setup, spec, results, speed), *fraction_section(setup, spec, results),
+             *spec.extra_sections(setup),
              *([args.discussion.read_text()] if args.discussion else [])]
     plot = args.results.with_suffix(".png")
     if speed is not None:
@@ -777,6 +874,8 @@ def parse_args(spec: Spec, description: str, default_results: Path, argv=None) -
     parser.add_argument("--max-train", type=int, default=None, help="use the first N training sentences (smoke runs)")
     parser.add_argument("--transfer-nc", action="store_true",
                         help="add the non-commercial transfer files (LinES, ParTUT, GENTLE): research runs only")
+    parser.add_argument("--fractions", type=float, nargs="*", default=[0.1, 0.3], metavar="F",
+                        help="labelled fractions of the labelled-fraction protocol (none: skip it)")
     parser.add_argument("--device", default="cpu", help="torch device for training and evaluation (speed: CPU)")
     parser.add_argument("--retrain-lost-teachers", action="store_true",
                         help="train again the finished teachers whose model folder is gone (runs made on another "
@@ -798,9 +897,9 @@ def main(spec: Spec, description: str, default_results: Path, argv=None) -> None
     """The benchmark's command line: list, train (here or in workers), measure the speed, report."""
     args = parse_args(spec, description, default_results, argv)
     torch.set_num_threads(args.threads)
-    transfer = CC_TRANSFER + (NC_TRANSFER if args.transfer_nc else ())
+    transfer = TRANSFER + (NC_TRANSFER if args.transfer_nc else ())
     setup = Setup(args.data.resolve(), args.runs.resolve(), args.seeds, transfer, args.teacher_epochs,
-                  args.student_epochs, args.max_train, args.device)
+                  args.student_epochs, args.max_train, args.device, tuple(args.fractions))
     runs = selected(plan(setup, spec), args.only)
     if args.worker:
         execute(setup, spec, next(run for run in runs if run.name == args.worker), args.quiet)

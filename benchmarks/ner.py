@@ -14,8 +14,11 @@ released dev and test files (entity F1, per type).  The plan (students for every
     4-token-s{s}, 4-structural-s{s}                                                          span -> MaxEnt
 
 Top-K KD (scenario 1a) distills the teacher's ``TOPK`` = 5 best label sequences.
-Transfer text: the CC BY-SA files of ``unlabeled-en`` (Atis, ESLSpok, CTeTex, Pronouns), labelled by the
-teacher only; ``--transfer-nc`` adds the non-commercial ones (research runs only; runs named ``+transfer-nc``).
+Transfer text: ``unlabeled-web`` (151,887 sentences in EWT-like genres, openly licensed), labelled by the
+teacher only; ``--transfer-nc`` adds the non-commercial files of ``unlabeled-en`` (research runs only; runs
+named ``+transfer-nc``).  The labelled-fraction protocol (``--fractions``, default 10% and 30%) adds, for
+scenario 1a, ``gold-crf-gold{P}-s{s}``, ``1a-token-gold{P}-s{s}`` and ``1a-structural-gold{P}-s{s}``: gold on
+P% of the training sentences, the rest and the transfer text labelled by the teacher.
 
 Speed: the three teachers and the seed-0 structural students of 1a (CRF) and 2a (MaxEnt).
 
@@ -32,9 +35,9 @@ Usage::
 from __future__ import annotations
 
 from harness import (  # noqa: E402  (sets sys.path for the imports below)
-    NC_TRANSFER, ROOT, Setup, Spec, hyper_text, main as run_benchmark,
+    ROOT, STUDENT_INPUTS, Setup, Spec, student_inputs_text, hyper_text, main as run_benchmark, transfer_text,
 )
-from structkd.data import read_text, read_uner  # noqa: E402
+from structkd.data import read_text_sources, read_uner  # noqa: E402
 from taggers.task import TaggingTask  # noqa: E402
 
 #: MiniLM teachers: AdamW at 5e-5 (the usual fine-tuning rate of a pretrained transformer, and the CLI's
@@ -42,7 +45,7 @@ from taggers.task import TaggingTask  # noqa: E402
 TEACHER = {"lr": 5e-5, "batch_size": 16, "epochs": 3, "patience": 3}
 #: BiLSTM students (the CLI's default encoder: 2 layers of 200 per direction, 100-d words, character CNN):
 #: AdamW at 2e-3, batch 32, at most 10 epochs (``--student-epochs``), stop after 3 epochs without dev gain.
-STUDENT = {"lr": 2e-3, "batch_size": 32, "epochs": 10, "patience": 3}
+STUDENT = {"lr": 2e-3, "batch_size": 32, "epochs": 10, "patience": 3, "schedule": "linear"}
 #: K of Top-K KD: the teacher's K best outputs, weighted by their renormalised probabilities.
 TOPK = 5
 F1_KEPT = 0.97
@@ -57,8 +60,8 @@ def model_options(head: str, prefix: str) -> list[str]:
 
 
 def count(path: str, limit: int | None = None) -> int:
-    """Sentences of a UNER (``.iob2``) or raw text file, at most ``limit``."""
-    sentences = read_uner(path) if path.endswith(".iob2") else read_text(path)
+    """Sentences of a UNER (``.iob2``) file, or of raw text files or folders, at most ``limit``."""
+    sentences = read_uner(path) if path.endswith(".iob2") else read_text_sources([path])
     return len(sentences[:limit])
 
 
@@ -72,9 +75,7 @@ def keep_target(teacher: float, student: float) -> tuple[bool, str]:
 
 def data_lines(setup: Setup) -> list[str]:
     train = count(setup.file(TRAIN), setup.max_train)
-    transfer = ", ".join(f"{stem} ({count(path):,} sentences, "
-                         f"{'CC BY-NC-SA 4.0' if stem in NC_TRANSFER else 'CC BY-SA 4.0'})"
-                         for stem, path in zip(setup.transfer, setup.transfer_files()))
+    transfer = transfer_text(setup, count)
     limit = f"the first {train:,} sentences of " if setup.max_train else f"all {train:,} sentences of "
     return [
         f"- train: {limit}the **pre-release** UNER English-EWT train file `{TRAIN}` (commit 0c7ce0de; "
@@ -84,7 +85,8 @@ def data_lines(setup: Setup) -> list[str]:
         f"model selection and early stopping) and `{SPLITS['test']}` "
         f"({count(setup.file(SPLITS['test'])):,} sentences); entity F1 in percent (seqeval, conlleval-style "
         "matching), PER, ORG, LOC",
-        f"- transfer text (rows \"+ transfer text\" only, labelled by the teacher only, no gold term): {transfer}",
+        f"- transfer text (rows \"+ transfer text\" and the labelled-fraction protocol, labelled by the teacher "
+        f"only, no gold term): {transfer}",
     ]
 
 
@@ -92,7 +94,7 @@ def settings_lines(setup: Setup) -> list[str]:
     return [
         f"- teachers: all-MiniLM-L6-v2 + CRF / MaxEnt / span (BIO tags), seed 0, "
         f"{hyper_text(TEACHER, setup.teacher_epochs, 'F1')}",
-        f"- students: BiLSTM (2 x 200 per direction, 100-d words, character CNN) + CRF or MaxEnt (BIO), seeds "
+        f"- students: BiLSTM (2 x 200 per direction; {student_inputs_text(SPEC)}) + CRF or MaxEnt (BIO), seeds "
         f"0-{setup.seeds - 1}, {hyper_text(STUDENT, setup.student_epochs, 'F1')}",
     ]
 
@@ -119,6 +121,7 @@ SPEC = Spec(
     teacher_hyper=TEACHER, student_hyper=STUDENT, model_options=model_options, read_test=read_uner,
     predictor=TaggingTask, keep_target=keep_target, keep_text=f"keeps >= {F1_KEPT:.0%} of the teacher's F1",
     gold_margin=1.0, data_lines=data_lines, settings_lines=settings_lines,
+    student_options=STUDENT_INPUTS, fraction_scenarios=("1a",), fraction_margin=5.0,
     teacher_columns=(["test F1 PER / ORG / LOC"], per_type), method_options={"topk": ["--topk", str(TOPK)]},
 )
 

@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    setup = Setup(args.data.resolve(), args.runs.resolve(), args.seeds, harness.CC_TRANSFER, ner.TEACHER["epochs"],
+    setup = Setup(args.data.resolve(), args.runs.resolve(), args.seeds, harness.TRANSFER, ner.TEACHER["epochs"],
                   args.student_epochs, args.max_train, args.device)
     if problem := harness.teacher_problem(setup, Run("size", (), "teacher-crf"), finished(setup)):
         raise SystemExit(f"the students need the benchmark's teacher: {problem}")

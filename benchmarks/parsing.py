@@ -15,8 +15,11 @@ and test files (UAS, LAS, UCM, LCM; punctuation excluded as SuPar does).  The pl
 
 Token-level KD distills the teacher's per-word head distribution (the softmax of its arc scores over
 heads); structural KD its arc marginals.  The first-order BiLSTM student shares the teacher's
-factorization, which the library calls scenario 1a.  Transfer text: the CC BY-SA files of
-``unlabeled-en``, parsed by the teacher only.  Speed: the three teachers and the seed-0 structural
+factorization, which the library calls scenario 1a.  Both distil the teacher's relation distributions too.
+Transfer text: ``unlabeled-web``, parsed by the teacher only.  The labelled-fraction protocol
+(``--fractions``, default 10% and 30%) adds, for scenario 1b, ``gold-head-selection-gold{P}-s{s}``,
+``1b-token-gold{P}-s{s}`` and ``1b-structural-gold{P}-s{s}``: gold on P% of the training sentences, the rest
+and the transfer text parsed by the teacher.  Speed: the three teachers and the seed-0 structural
 students of 1b (head selection) and 1a (first-order).  SuPar's biaffine parser, trained by
 ``benchmarks/supar_peer.py`` into ``RUNS/supar-biaffine``, gets its own section when it is there.
 
@@ -33,7 +36,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness import ROOT, Setup, Spec, hyper_text, main as run_benchmark, table  # noqa: E402  (sets sys.path)
+from harness import (  # noqa: E402  (sets sys.path for the imports below)
+    ROOT, STUDENT_INPUTS, Setup, Spec, student_inputs_text, hyper_text, main as run_benchmark, table, transfer_text,
+)
+from structkd.data import read_text_sources  # noqa: E402
 from parsers.task import ParsingTask  # noqa: E402
 from structkd.data import read_conllu_trees  # noqa: E402
 
@@ -42,7 +48,7 @@ from structkd.data import read_conllu_trees  # noqa: E402
 TEACHER = {"lr": 1e-4, "batch_size": 32, "epochs": 3, "patience": 3}
 #: BiLSTM students (the CLI's default encoder: 2 layers of 200 per direction, 100-d words, character CNN):
 #: AdamW at 2e-3, batch 32, at most 10 epochs (``--student-epochs``), stop after 3 epochs without dev gain.
-STUDENT = {"lr": 2e-3, "batch_size": 32, "epochs": 10, "patience": 3}
+STUDENT = {"lr": 2e-3, "batch_size": 32, "epochs": 10, "patience": 3, "schedule": "linear"}
 LAS_KEPT = 1.5  # the student's test LAS may be at most this far below the teacher's
 
 TRAIN = "UD_English-EWT/en_ewt-ud-train.conllu"
@@ -74,8 +80,8 @@ def data_lines(setup: Setup) -> list[str]:
         f"`{SPLITS['test']}` ({test:,} sentences)",
         "- UAS / LAS in percent over words, punctuation excluded (Unicode punctuation, as SuPar does); "
         "multiword-token and empty-node lines are carried through and not scored",
-        f"- transfer text (rows \"+ transfer text\" only, parsed by the teacher only, no gold term): "
-        f"{', '.join(setup.transfer)} of `unlabeled-en`",
+        f"- transfer text (rows \"+ transfer text\" and the labelled-fraction protocol, parsed by the teacher only, "
+        f"no gold term): {transfer_text(setup, lambda path: len(read_text_sources([path])))}",
     ]
 
 
@@ -83,7 +89,7 @@ def settings_lines(setup: Setup) -> list[str]:
     return [
         "- teachers: all-MiniLM-L6-v2 + biaffine arc and relation scorers, first-order (local or tree CRF) or "
         f"second-order sibling (3 mean-field iterations), seed 0, {hyper_text(TEACHER, setup.teacher_epochs, 'LAS')}",
-        "- students: BiLSTM (2 x 200 per direction, 100-d words, character CNN) + the same biaffine scorers, "
+        f"- students: BiLSTM (2 x 200 per direction; {student_inputs_text(SPEC)}) + the same biaffine scorers, "
         f"head selection or first-order tree CRF, seeds 0-{setup.seeds - 1}, "
         f"{hyper_text(STUDENT, setup.student_epochs, 'LAS')}",
         "- every tree decoder is Chu-Liu-Edmonds MST with a single root, except head selection (per-word argmax, "
@@ -140,6 +146,7 @@ SPEC = Spec(
     teacher_hyper=TEACHER, student_hyper=STUDENT, model_options=model_options, read_test=read_test,
     predictor=ParsingTask, keep_target=keep_target, keep_text=f"within {LAS_KEPT:g} LAS of the teacher",
     gold_margin=0.5, data_lines=data_lines, settings_lines=settings_lines,
+    student_options=STUDENT_INPUTS, fraction_scenarios=("1b",), fraction_margin=3.0,
     teacher_columns=(["test UAS", "test UCM", "test LCM"], attachment_columns), extra_sections=supar_section,
 )
 

@@ -20,12 +20,13 @@ import ner_student_size  # noqa: E402
 import ner  # noqa: E402
 import parsing  # noqa: E402
 from structkd.cli import main as cli  # noqa: E402
+from structkd.data import read_text  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 
 
 def setup_for(tmp_path: Path, seeds: int = 3) -> harness.Setup:
-    return harness.Setup(DATA, tmp_path, seeds, harness.CC_TRANSFER, 3, 10, None, "cpu")
+    return harness.Setup(DATA, tmp_path, seeds, harness.TRANSFER, 3, 10, None, "cpu")
 
 
 @pytest.mark.parametrize("spec, per_seed", [(ner.SPEC, 14), (parsing.SPEC, 9)])
@@ -58,8 +59,31 @@ def test_method_options_and_transfer_runs(tmp_path):
     transfer = harness.student_run(setup, parsing.SPEC, "1b", "transfer", 2)
     assert transfer.name == "1b-structural+transfer-s2"
     assert transfer.argv[transfer.argv.index("--objective") + 1] == "structural"
-    assert str(DATA / "unlabeled-en" / "Atis.txt") in transfer.argv
+    assert str(DATA / "unlabeled-web") in transfer.argv
     assert transfer.argv[transfer.argv.index("--student-structure") + 1] == "head-selection"
+
+
+@pytest.mark.parametrize("spec, scenario", [(ner.SPEC, "1a"), (parsing.SPEC, "1b")])
+def test_labelled_fraction_runs_keep_a_fraction_of_gold_and_distil_the_rest(tmp_path, spec, scenario):
+    setup = harness.Setup(DATA, tmp_path, 2, harness.TRANSFER, 3, 10, None, "cpu", (0.1, 0.3))
+    runs = {run.name: run for run in harness.plan(setup, spec)}
+    _, key, _ = spec.scenarios[scenario]
+    for fraction, tag in ((0.1, "gold10"), (0.3, "gold30")):
+        for seed in (0, 1):
+            gold = runs[f"gold-{key}-{tag}-s{seed}"]
+            assert gold.argv[gold.argv.index("--gold-fraction") + 1] == f"{fraction:g}" and "--transfer" not in gold.argv
+            for method in ("token", "structural"):
+                run = runs[f"{scenario}-{method}-{tag}-s{seed}"]
+                assert run.argv[run.argv.index("--gold-fraction") + 1] == f"{fraction:g}"
+                assert run.argv[run.argv.index("--transfer") + 1] == str(DATA / "unlabeled-web")
+                assert run.argv[run.argv.index("--objective") + 1] == method and run.teacher
+    assert len(runs) == len(harness.plan(setup_for(tmp_path, 2), spec)) + 2 * 2 * 3
+    every_student = [run for run in runs.values() if run.name.startswith(("gold-", scenario))]
+    for run in every_student:  # the student recipe
+        prefix = "--student-" if run.argv[0] == "distill" else "--"
+        for name, value in spec.student_options.items():
+            assert run.argv[run.argv.index(prefix + name) + 1] == value
+        assert run.argv[run.argv.index("--lr-schedule") + 1] == spec.student_hyper["schedule"]
 
 
 def test_selected_by_glob_or_substring(tmp_path):
@@ -134,31 +158,34 @@ def test_report_without_results_says_what_is_missing(tmp_path):
     data.mkdir(parents=True)
     for split in ("train", "dev", "test"):  # the bundled UD sample under the corpus's file names
         (data / f"en_ewt-ud-{split}.conllu").symlink_to(DATA / "ud_en_ewt-ud-test.sample.conllu")
-    setup = harness.Setup(tmp_path / "data", tmp_path / "runs", 2, harness.CC_TRANSFER, 3, 10, None, "cpu")
+    (tmp_path / "data" / "unlabeled-web").mkdir()
+    (tmp_path / "data" / "unlabeled-web" / "atis.txt").symlink_to(DATA / "atis.sample.txt")
+    setup = harness.Setup(tmp_path / "data", tmp_path / "runs", 2, harness.TRANSFER, 3, 10, None, "cpu", (0.1,))
     args = harness.parse_args(parsing.SPEC, "", tmp_path / "report.md", ["--note", "a test note"])
     harness.write_report(setup, parsing.SPEC, {}, None, args)
     report = (tmp_path / "report.md").read_text()
     assert "- note: a test note" in report and "n/a (0 of 2 seeds done)" in report
+    assert "## Labelled-fraction protocol" in report and "| 1b | 10% | not yet measured: structural KD 0 of 2 done" in report
+    assert f"`unlabeled-web` ({len(read_text(DATA / 'atis.sample.txt')):,} sentences" in report
     assert "Not yet measured: it needs 1a-structural-s0, 1b-structural-s0, teacher-local" in report and "## SuPar biaffine parser" in report
 
 
 def sample_corpus(root: Path) -> Path:
     """The bundled UNER samples and Atis text under the file names ``ner.py`` expects of the corpus."""
-    uner, text = root / "UNER_English-EWT", root / "unlabeled-en"
+    uner, text = root / "UNER_English-EWT", root / "unlabeled-web"
     uner.mkdir(parents=True)
     text.mkdir()
     (uner / "en_ewt-ud-train.prerelease.iob2").symlink_to(DATA / "uner_en_ewt-ud-train.prerelease.sample.iob2")
     for split in ("dev", "test"):
         (uner / f"en_ewt-ud-{split}.iob2").symlink_to(DATA / f"uner_en_ewt-ud-{split}.sample.iob2")
-    for stem in harness.CC_TRANSFER:
-        (text / f"{stem}.txt").symlink_to(DATA / "atis.sample.txt")
+    (text / "atis.txt").symlink_to(DATA / "atis.sample.txt")
     return root
 
 
 def test_parallel_workers_finish_runs_and_a_rerun_skips_them(tmp_path, capsys):
     data, runs, report = sample_corpus(tmp_path / "data"), tmp_path / "runs", tmp_path / "ner.md"
     argv = ["--data", str(data), "--runs", str(runs), "--results", str(report), "--seeds", "1", "--max-train", "20",
-            "--student-epochs", "1", "--only", "gold-*", "--jobs", "2", "--no-speed", "--threads", "1"]
+            "--student-epochs", "1", "--fractions", "--only", "gold-*", "--jobs", "2", "--no-speed", "--threads", "1"]
     old_argv = sys.argv
     sys.argv = [str(Path(ner.__file__)), *argv]  # the workers re-run this script
     try:
@@ -278,7 +305,7 @@ def test_speed_step_times_every_speed_model_and_the_report_shows_it(tmp_path, ti
     """The speed step end to end: one small trained tagger stands in for each timed model (the step times
     whatever each run's ``best/`` holds), its record is stored, reloaded and reported."""
     data = sample_corpus(tmp_path / "data")
-    setup = harness.Setup(data, tmp_path / "runs", 1, harness.CC_TRANSFER, 1, 1, 20, "cpu")
+    setup = harness.Setup(data, tmp_path / "runs", 1, harness.TRANSFER, 1, 1, 20, "cpu")
     spec = ner.SPEC
     planned = {run.name: run for run in harness.plan(setup, spec)}
     for name in harness.speed_models(setup, spec):
@@ -315,7 +342,7 @@ def test_model_speed_times_folders_in_one_process_with_ratios_to_the_first(tmp_p
 def test_student_size_benchmark_trains_times_and_reports_smaller_students(tmp_path, tiny_tagger):
     """End to end on the samples: a tiny tagger stands in for the benchmark's teacher and default student."""
     data, runs = sample_corpus(tmp_path / "data"), tmp_path / "runs"
-    setup = harness.Setup(data, runs, 1, harness.CC_TRANSFER, 1, 1, 20, "cpu")
+    setup = harness.Setup(data, runs, 1, harness.TRANSFER, 1, 1, 20, "cpu")
     for run in (harness.teacher_run(setup, ner.SPEC, "crf"),
                 harness.student_run(setup, ner.SPEC, "1a", "structural", 0)):
         write_result(setup, run, 50.0)  # parsing-style scores: give them NER ones
