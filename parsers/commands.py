@@ -11,7 +11,7 @@ import torch
 from structkd.attachment import attachment_scores
 from structkd.commands import (
     TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options, build_encoder,
-    distillation_run, fit, option, split_gold,
+    distillation_run, fit, keep_gold, option,
 )
 from structkd.data import TreeSentence, read_conllu_trees, read_text, read_text_sources, write_conllu_trees
 from structkd.persistence import load
@@ -99,7 +99,7 @@ def training_trees(args, prefix: str = "") -> list[TreeSentence]:
 def train(args) -> int:
     started = time.time()
     trees, dev = training_trees(args), read_conllu_trees(args.dev)
-    trees, _ = split_gold(trees, args.gold_fraction, ["heads", "rels"])
+    trees = [t for t in keep_gold(trees, args.gold_fraction, ["heads", "rels"]) if t.heads is not None]
     torch.manual_seed(args.seed)
     model = build_parser(args, trees)
     return fit(args, ParsingTask(model, args.punct), trees, lambda s: len(s.words), dev, args.encoder, started, "LAS")
@@ -114,10 +114,12 @@ def distill(args) -> int:
     started = time.time()
     teacher = load(args.teacher, args.device)
     trees, dev = training_trees(args, "student-"), read_conllu_trees(args.dev)
-    trees, unlabelled = split_gold(trees, args.gold_fraction, ["heads", "rels"])
-    transfer = unlabelled + text_trees(read_text_sources(args.transfer))
+    trees = keep_gold(trees, args.gold_fraction, ["heads", "rels"])
+    transfer = text_trees(read_text_sources(args.transfer))
     torch.manual_seed(args.seed)
-    student = build_parser(args, trees, "student-", rels=teacher.rels, transfer=transfer)
+    labelled = [t for t in trees if t.heads is not None]
+    student = build_parser(args, labelled, "student-", rels=teacher.rels,
+                           transfer=[t for t in trees if t.heads is None] + transfer)
     task, data, key = distillation_run(args, teacher, ParsingTask(student, args.punct), trees, transfer)
     return fit(args, task, data, key, dev, args.student_encoder, started, "LAS")
 

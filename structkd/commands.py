@@ -118,19 +118,19 @@ def add_gold_fraction_option(parser: argparse.ArgumentParser, distill: bool) -> 
                              f"(the same ones in every run and seed); {rest}")
 
 
-def split_gold(sentences: Sequence, fraction: float, gold_fields: Sequence[str]) -> tuple[list, list]:
-    """``(labelled, unlabelled)``: a fixed random ``fraction`` of ``sentences`` (in their order; the choice depends
-    on the number of sentences and the fraction alone) and the others, with their ``gold_fields`` set to None."""
+def keep_gold(sentences: Sequence, fraction: float, gold_fields: Sequence[str]) -> list:
+    """``sentences`` in their order, the gold annotation kept on a fixed random ``fraction`` of them (the choice
+    depends on the number of sentences and the fraction alone) and their ``gold_fields`` set to None on the
+    others.  The order is kept so that distillation runs over the same sentences share their teacher targets
+    whatever the fraction."""
     if not 0 < fraction <= 1:
         raise SystemExit(f"structkd: error: --gold-fraction must lie in (0, 1], got {fraction}")
     if fraction == 1:
-        return list(sentences), []
+        return list(sentences)
     keep = set(random.Random(f"gold-fraction-{fraction}-{len(sentences)}").sample(
         range(len(sentences)), max(1, round(fraction * len(sentences)))))
-    labelled = [s for i, s in enumerate(sentences) if i in keep]
-    unlabelled = [dataclasses.replace(s, **dict.fromkeys(gold_fields)) for i, s in enumerate(sentences) if i not in keep]
-    print(f"gold annotation kept on {len(labelled)} of {len(sentences)} training sentences (--gold-fraction {fraction:g})")
-    return labelled, unlabelled
+    print(f"gold annotation kept on {len(keep)} of {len(sentences)} training sentences (--gold-fraction {fraction:g})")
+    return [s if i in keep else dataclasses.replace(s, **dict.fromkeys(gold_fields)) for i, s in enumerate(sentences)]
 
 
 def train_config(args: argparse.Namespace, encoder: str) -> TrainConfig:
@@ -165,16 +165,16 @@ def add_distillation_options(parser: argparse.ArgumentParser, objectives: Sequen
                              "(the other seeds of a run, or a student with another encoder)")
 
 
-def distillation_run(args: argparse.Namespace, teacher, gold_task, labelled: Sequence, transfer: Sequence):
-    """``(task, train, sort_key)`` for the Trainer: gold training of ``labelled`` with ``--objective none``,
-    else distillation over ``labelled + transfer`` from the teacher's targets, computed once here (or read
-    from ``--teacher-cache``); with transfer text, ``train`` mixes gold and transfer batches in
-    ``--transfer-ratio``."""
+def distillation_run(args: argparse.Namespace, teacher, gold_task, sentences: Sequence, transfer: Sequence):
+    """``(task, train, sort_key)`` for the Trainer: gold training of the ``sentences`` with gold with
+    ``--objective none``, else distillation over ``sentences + transfer`` from the teacher's targets, computed once
+    here (or read from ``--teacher-cache``); with sentences without gold, ``train`` mixes gold and transfer
+    batches in ``--transfer-ratio``."""
     check_output(args.output, args.resume)  # before the teacher runs, not after
     gold_task.model.to(args.device)  # beside the teacher (loaded on --device) while its targets are computed
     if args.objective == "none":
-        return gold_task, list(labelled), (lambda s: len(gold_task.words(s)))
-    examples = list(labelled) + list(transfer)
+        return gold_task, [s for s in sentences if gold_task.has_gold(s)], (lambda s: len(gold_task.words(s)))
+    examples = list(sentences) + list(transfer)
     glob = args.temperature if args.temperature_mode == "global" else 1.0
     cache = Path(args.teacher_cache or Path(args.output) / TARGETS)
     words = [gold_task.words(s) for s in examples]
@@ -185,9 +185,10 @@ def distillation_run(args: argparse.Namespace, teacher, gold_task, labelled: Seq
     task = DistillationTask(gold_task, targets, args.objective, args.lam, args.anneal, args.temperature, local)
     indexed = [Indexed(i, s) for i, s in enumerate(examples)]
     sort_key = lambda e: len(gold_task.words(e.sentence))  # noqa: E731
-    if not transfer:
+    gold = [e for e in indexed if gold_task.has_gold(e.sentence)]
+    unlabelled = [e for e in indexed if not gold_task.has_gold(e.sentence)]
+    if not unlabelled:
         return task, indexed, sort_key
-    gold, unlabelled = indexed[: len(labelled)], indexed[len(labelled):]
     print(f"each epoch: {len(gold)} gold sentences and {args.transfer_ratio:g} transfer batches per gold batch "
           f"(of {len(unlabelled)} transfer sentences)")
     return task, GoldTransferMix(gold, unlabelled, args.transfer_ratio, sort_key), sort_key

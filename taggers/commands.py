@@ -10,7 +10,7 @@ import torch
 
 from structkd.commands import (
     TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options, build_encoder,
-    distillation_run, fit, option, split_gold,
+    distillation_run, fit, keep_gold, option,
 )
 from structkd.data import (
     UNER_LABEL_MAP, read_conll2003, read_conllu_tags, read_text, read_text_sources, read_uner, write_conll2003, write_columns,
@@ -156,7 +156,7 @@ def _load_splits(args, scheme: str):
 def train(args) -> int:
     started = time.time()
     train_set, dev = _load_splits(args, args.scheme)
-    train_set, _ = split_gold(train_set, args.gold_fraction, ["tags"])
+    train_set = [s for s in keep_gold(train_set, args.gold_fraction, ["tags"]) if s.tags is not None]
     torch.manual_seed(args.seed)
     model = build_tagger(args, train_set)
     return fit(args, TaggingTask(model), train_set, lambda s: len(s.tokens), dev, args.encoder, started, "F1")
@@ -166,11 +166,12 @@ def distill(args) -> int:
     started = time.time()
     teacher = load_teacher(args.teacher, args.device)
     train_set, dev = _load_splits(args, args.student_scheme)
-    train_set, unlabelled = split_gold(train_set, args.gold_fraction, ["tags"])
-    transfer = unlabelled + read_text_sources(args.transfer)
+    train_set = keep_gold(train_set, args.gold_fraction, ["tags"])
+    transfer = read_text_sources(args.transfer)
     torch.manual_seed(args.seed)
-    student = build_tagger(args, train_set, prefix="student-", tags=student_tags(teacher, args.student_scheme),
-                           transfer=transfer)
+    labelled = [s for s in train_set if s.tags is not None]
+    student = build_tagger(args, labelled, prefix="student-", tags=student_tags(teacher, args.student_scheme),
+                           transfer=[s for s in train_set if s.tags is None] + transfer)
     task, data, key = distillation_run(args, teacher, TaggingTask(student), train_set, transfer)
     return fit(args, task, data, key, dev, args.student_encoder, started, "F1")
 

@@ -189,3 +189,8 @@ def test_distill_a_gold_fraction_with_a_transfer_folder_glove_and_the_new_recipe
     known = [w for w, c in zip(transfer_words, glove_vectors(transfer_words)[1].tolist()) if c]
     assert len(known) > 20 and all(w in student.encoder.pretrained for w in known)  # the transfer text's words
     assert json.loads((out / "train_config.json").read_text())["schedule"] == "linear"
+    cache = out / "teacher_targets"  # the same sentences with all their gold: the same teacher targets
+    assert main(["distill", "ner", "--teacher", str(teacher / "best"), "--train", TRAIN, "--dev", DEV,
+                 "--output", str(tmp_path / "all-gold"), "--epochs", "1", "--transfer", str(folder),
+                 "--teacher-cache", str(cache), *tiny("student-")]) == 0
+    assert f"read from {cache}" in capsys.readouterr().out

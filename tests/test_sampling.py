@@ -68,17 +68,17 @@ def test_transfer_paths_are_files_or_folders_of_text_files(tmp_path):
         text_files([tmp_path / "empty"])
 
 
-def test_a_gold_fraction_is_a_fixed_subset_and_the_rest_loses_its_gold():
-    from structkd.commands import split_gold
+def test_a_gold_fraction_is_a_fixed_subset_and_the_rest_loses_its_gold_in_place():
+    from structkd.commands import keep_gold
     from structkd.data import Sentence
 
     sentences = [Sentence([f"w{i}"], ["O"], [[f"w{i}"]], [], "mem", i + 1) for i in range(50)]
-    labelled, unlabelled = split_gold(sentences, 0.3, ["tags"])
-    assert len(labelled) == 15 and len(unlabelled) == 35
-    assert all(s.tags == ["O"] for s in labelled) and all(s.tags is None for s in unlabelled)
-    assert sorted(s.line for s in labelled + unlabelled) == list(range(1, 51))  # a partition
-    assert [s.line for s in split_gold(sentences, 0.3, ["tags"])[0]] == [s.line for s in labelled]  # fixed
-    assert [s.line for s in labelled] == sorted(s.line for s in labelled)  # in file order
-    assert split_gold(sentences, 1.0, ["tags"]) == (sentences, [])
+    marked = keep_gold(sentences, 0.3, ["tags"])
+    assert [s.line for s in marked] == list(range(1, 51))  # every sentence, in its order
+    assert [s.tokens for s in marked] == [s.tokens for s in sentences]
+    kept = [s.line for s in marked if s.tags is not None]
+    assert len(kept) == 15 and all(s.tags in (None, ["O"]) for s in marked)
+    assert [s.line for s in keep_gold(sentences, 0.3, ["tags"]) if s.tags is not None] == kept  # fixed
+    assert keep_gold(sentences, 1.0, ["tags"]) == sentences
     with pytest.raises(SystemExit, match="gold-fraction"):
-        split_gold(sentences, 0.0, ["tags"])
+        keep_gold(sentences, 0.0, ["tags"])
