@@ -361,3 +361,21 @@ def test_student_size_benchmark_trains_times_and_reports_smaller_students(tmp_pa
     assert (runs / "size-teacher-targets").is_dir()  # one cache for every size and seed
     assert "| MiniLM + CRF teacher | teacher-crf |  | 70.00 | 70.00 | 1 |" in text and "## Size and speed" in text
     assert text.count("| 1.00x | 1.00x | 1.00x |") == 1
+
+
+def test_recipe_sweep_rows_and_report(tmp_path):
+    import recipe_sweep
+
+    rows = recipe_sweep.rows("TEACHER", DATA, tmp_path)
+    names = [name for name, _, _ in rows]
+    assert len(names) == len(set(names)) and "gold-glove" in names
+    by_name = {name: argv for name, _, argv in rows}
+    assert by_name["gold-glove"][by_name["gold-glove"].index("--word-vectors") + 1] == "glove"
+    web = by_name["1a-structural+web"]
+    assert web[web.index("--teacher-cache") + 1] == by_name["1a-structural-gold10"][
+        by_name["1a-structural-gold10"].index("--teacher-cache") + 1]  # one labelling of the web text for both
+    (tmp_path / "gold-glove").mkdir()
+    (tmp_path / "gold-glove" / "summary.json").write_text(json.dumps({"score": 74.5, "epoch": 6, "seconds": 600}))
+    lines = recipe_sweep.report(tmp_path, rows, "cmd")
+    assert "| gold-glove | gold only, GloVe 6B 50-d (the recipe) | 74.50 | 6 | 10 |" in lines
+    assert sum("n/a (not run yet)" in line for line in lines) == len(rows) - 1

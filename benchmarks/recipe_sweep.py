@@ -1,0 +1,113 @@
+"""The dev sweep behind the BiLSTM students' recipe, on UNER English-EWT dev (one seed; test is never read).
+
+Which word inputs (none, GloVe 6B 50-d, the teacher's pooled subword vectors), whether the linear learning-rate
+decay and word dropout help, and what structural KD, token-level KD and teacher-labelled transfer text
+(``unlabeled-web``) add, for the BiLSTM + CRF student of scenario 1a and its MiniLM + CRF teacher (the NER
+benchmark's ``teacher-crf``), all at one budget: 6 epochs, AdamW 2e-3, batch 32, seed 0.  The labelled-fraction
+rows keep the gold of 10% of the training sentences.
+
+Every row is one ``structkd train ner`` / ``structkd distill ner`` call into ``--runs/NAME``: finished rows are
+skipped, an interrupted one resumes, rows sharing the teacher's targets over the same sentences share one cache
+(``--runs/cache``).  The report lists each row's best dev F1, its epoch and its training minutes.
+
+Usage::
+
+    python benchmarks/recipe_sweep.py --teacher runs/ner-bench/teacher-crf/best   # train what is missing, report
+    python benchmarks/recipe_sweep.py --report-only                               # rebuild the report
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+
+from harness import ROOT, code_version, machine, table  # noqa: E402  (sets sys.path)
+from taggers.pipeline import run_once  # noqa: E402
+
+TRAIN = "UNER_English-EWT/en_ewt-ud-train.prerelease.iob2"
+DEV = "UNER_English-EWT/en_ewt-ud-dev.iob2"
+BUDGET = ["--epochs", "6", "--lr", "2e-3"]
+#: the word inputs, schedule and dropout of the chosen recipe (without the ``student-`` prefix)
+RECIPE = ["word-vectors", "glove", "glove-words", "50000", "word-dropout", "0.1"]
+
+
+def words(prefix: str, recipe: list[str] = RECIPE) -> list[str]:
+    return [f"--{prefix}{part}" if i % 2 == 0 else part for i, part in enumerate(recipe)]
+
+
+def gold(vectors: str = "glove", schedule: str = "linear", dropout: str = "0.1", *extra: str) -> list[str]:
+    recipe = ["word-vectors", vectors, "glove-words", "50000", "word-dropout", dropout]
+    return ["train", "ner", "--encoder", "bilstm", *words("", recipe), "--lr-schedule", schedule, *extra]
+
+
+def distill(teacher: str, objective: str, *extra: str) -> list[str]:
+    return ["distill", "ner", "--teacher", teacher, *words("student-"), "--lr-schedule", "linear",
+            "--objective", objective, "--lam", "0.5", *extra]
+
+
+def rows(teacher: str, data: Path, runs: Path) -> list[tuple[str, str, list[str]]]:
+    """``(name, what it measures, CLI arguments)`` of every row, in report order."""
+    web = ["--transfer", str(data / "unlabeled-web"), "--teacher-cache", str(runs / "cache" / "crf-crf-structural-web")]
+    return [
+        ("gold-none", "gold only, no pretrained vectors", gold("none")),
+        ("gold-subword", "gold only, the teacher's pooled subword vectors", gold("subword")),
+        ("gold-glove", "gold only, GloVe 6B 50-d (the recipe)", gold()),
+        ("gold-glove-constant-nodrop", "gold only, GloVe, constant learning rate, no word dropout",
+         gold("glove", "constant", "0")),
+        ("1a-token", "token-level KD (lam 0.5)", distill(teacher, "token")),
+        ("1a-structural", "structural KD (lam 0.5)", distill(teacher, "structural")),
+        ("1a-structural+web", "structural KD + unlabeled-web (151,887 sentences, ratio 1)",
+         distill(teacher, "structural", *web)),
+        ("gold-glove-gold10", "gold only on 10% of train", gold("glove", "linear", "0.1", "--gold-fraction", "0.1")),
+        ("1a-structural-gold10", "structural KD, gold on 10% of train, the rest + unlabeled-web teacher-labelled",
+         distill(teacher, "structural", "--gold-fraction", "0.1", *web)),
+    ]
+
+
+def report(runs: Path, table_rows: list[tuple[str, str, list[str]]], command: str) -> list[str]:
+    lines = []
+    for name, what, argv in table_rows:
+        summary = runs / name / "summary.json"
+        if not summary.exists():
+            lines.append([name, what, "n/a (not run yet)", "", ""])
+            continue
+        result = json.loads(summary.read_text())
+        lines.append([name, what, f"{result['score']:.2f}", str(result["epoch"]), f"{result['seconds'] / 60:.0f}"])
+    return [
+        "# structkd: the BiLSTM student recipe, a dev sweep (UNER English-EWT, scenario 1a)", "",
+        f"- report written {datetime.datetime.now().isoformat(timespec='seconds')} by `{command}` ({code_version()})",
+        f"- runs trained on: {machine()} (1 thread per run, two runs side by side)",
+        "- every row: seed 0, at most 6 epochs, AdamW 2e-3, batch 32, best dev F1 epoch kept; dev only (the test "
+        "set is read by the benchmarks, never here); the exact arguments are in the module `benchmarks/recipe_sweep.py`",
+        "- teacher: MiniLM + CRF (`teacher-crf` of `benchmarks/ner.py`)", "",
+        *table(["run", "what it measures", "dev F1", "best epoch", "train min"], lines),
+    ]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="the data folder")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "recipe", help="one folder per row")
+    parser.add_argument("--teacher", default=str(ROOT / "runs" / "ner-bench" / "teacher-crf" / "best"),
+                        help="the MiniLM + CRF teacher folder")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "recipe.md")
+    parser.add_argument("--threads", default="1", help="torch threads per run")
+    parser.add_argument("--report-only", action="store_true", help="rebuild the report; train nothing")
+    args = parser.parse_args(argv)
+    table_rows = rows(args.teacher, args.data, args.runs)
+    if not args.report_only:
+        common = ["--train", str(args.data / TRAIN), "--dev", str(args.data / DEV), *BUDGET, "--threads", args.threads,
+                  "--quiet"]
+        for name, _, row in table_rows:
+            run_once(args.runs / name, row + common)
+    command = "python benchmarks/recipe_sweep.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    lines = report(args.runs, table_rows, command.strip())
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
