@@ -52,7 +52,7 @@ def add_encoder_options(parser: argparse.ArgumentParser, prefix: str = "") -> No
     parser.add_argument(f"--{prefix}glove-words", type=int, default=0, metavar="N",
                         help="also give GloVe's N most frequent words a pretrained vector (words the training "
                              "and transfer text lack, known at prediction time)")
-    parser.add_argument(f"--{prefix}word-dropout", type=float, default=0.0,
+    parser.add_argument(f"--{prefix}word-dropout", type=float, default=0.0, metavar="P",
                         help="in training, replace each word by the unknown word with this probability, so that "
                              "the unknown-word vector learns")
 
