@@ -43,8 +43,9 @@ from taggers.task import TaggingTask  # noqa: E402
 #: MiniLM teachers: AdamW at 5e-5 (the usual fine-tuning rate of a pretrained transformer, and the CLI's
 #: default), 16 sentences a batch, at most 3 epochs (``--teacher-epochs``), early stopping on dev F1.
 TEACHER = {"lr": 5e-5, "batch_size": 16, "epochs": 3, "patience": 3}
-#: BiLSTM students (the CLI's default encoder: 2 layers of 200 per direction, 100-d words, character CNN):
-#: AdamW at 2e-3, batch 32, at most 10 epochs (``--student-epochs``), stop after 3 epochs without dev gain.
+#: BiLSTM students (the CLI's default encoder: 2 layers of 200 per direction, 100-d words + frozen GloVe 50-d,
+#: character CNN, word dropout 0.1): AdamW at 2e-3 decayed linearly to 0 over the run, batch 32, at most 10
+#: epochs (``--student-epochs``), stop after 3 epochs without dev gain (the recipe of benchmarks/recipe_sweep.py).
 STUDENT = {"lr": 2e-3, "batch_size": 32, "epochs": 10, "patience": 3, "schedule": "linear"}
 #: K of Top-K KD: the teacher's K best outputs, weighted by their renormalised probabilities.
 TOPK = 5

@@ -377,5 +377,5 @@ def test_recipe_sweep_rows_and_report(tmp_path):
     (tmp_path / "gold-glove").mkdir()
     (tmp_path / "gold-glove" / "summary.json").write_text(json.dumps({"score": 74.5, "epoch": 6, "seconds": 600}))
     lines = recipe_sweep.report(tmp_path, rows, "cmd")
-    assert "| gold-glove | gold only, GloVe 6B 50-d (the recipe) | 74.50 | 6 | 10 |" in lines
+    assert "| gold-glove | gold only, GloVe 6B 50-d (the recipe) | 74.50 | n/a (not evaluated) | 6 | 10 |" in lines
     assert sum("n/a (not run yet)" in line for line in lines) == len(rows) - 1

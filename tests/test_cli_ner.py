@@ -177,8 +177,8 @@ def test_distill_a_gold_fraction_with_a_transfer_folder_glove_and_the_new_recipe
     out = tmp_path / "fraction"
     assert main(["distill", "ner", "--teacher", str(teacher / "best"), "--train", TRAIN, "--dev", DEV,
                  "--output", str(out), "--epochs", "2", "--gold-fraction", "0.5", "--transfer", str(folder),
-                 "--transfer-ratio", "2", "--lr-schedule", "linear", "--student-word-vectors", "glove",
-                 "--student-word-dropout", "0.2", *tiny("student-")]) == 0
+                 "--transfer-ratio", "2", "--lr-schedule", "linear", *tiny("student-"), "--student-word-vectors",
+                 "glove", "--student-word-dropout", "0.2"]) == 0
     printed = capsys.readouterr().out
     kept, total = (int(x) for x in printed.split("gold annotation kept on ")[1].split(" training")[0].split(" of "))
     assert kept == total // 2 and "2 transfer batches per gold batch" in printed
