@@ -88,8 +88,8 @@ def report(runs: Path, table_rows: list[tuple[str, str, list[str]]], command: st
     return [
         "# structkd: the BiLSTM student recipe, a dev sweep (UNER English-EWT, scenario 1a)", "",
         f"- report written {datetime.datetime.now().isoformat(timespec='seconds')} by `{command}` ({code_version()})",
-        f"- runs trained on: {machine()} (1 thread per run, two runs side by side)",
-        "- every row: seed 0, at most 6 epochs, AdamW 2e-3, batch 32, best dev F1 epoch kept; the recipe was chosen "
+        f"- runs trained on: {machine(threads=1)} per run, two runs side by side",
+        "- every row: seed 0 unless it names another, at most 6 epochs, AdamW 2e-3, batch 32, best dev F1 epoch kept; the recipe was chosen "
         "on dev F1, test F1 is read once per row after training; the exact arguments are in "
         "`benchmarks/recipe_sweep.py`",
         "- teacher: MiniLM + CRF (`teacher-crf` of `benchmarks/ner.py`)", "",
