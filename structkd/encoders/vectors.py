@@ -45,8 +45,7 @@ def glove_table() -> tuple[list[str], np.ndarray]:
 def glove_vectors(words: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """``(V, 50)`` GloVe vectors of ``words`` (looked up lower-cased; zero where unknown) and ``(V,)`` bool
     ``covered``."""
-    known, table = glove_table()
-    index = _glove_index(tuple(known))
+    table, index = glove_table()[1], _glove_index()
     rows = [index.get(w.lower(), -1) for w in words]
     covered = torch.tensor([r >= 0 for r in rows], dtype=torch.bool)
     vectors = torch.zeros(len(words), table.shape[1])
@@ -57,8 +56,9 @@ def glove_vectors(words: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @lru_cache(maxsize=1)
-def _glove_index(words: tuple[str, ...]) -> dict[str, int]:
-    return {w: i for i, w in enumerate(words)}
+def _glove_index() -> dict[str, int]:
+    """GloVe's row of each of its words."""
+    return {w: i for i, w in enumerate(glove_table()[0])}
 
 
 def subword_vectors(words: Sequence[str], model: str) -> tuple[torch.Tensor, torch.Tensor]:
