@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import fnmatch
+import functools
 import json
 import math
 import os
@@ -40,6 +41,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from objective_speed import code_version, cpu_seconds, other_load  # noqa: E402  (sibling benchmark)
 from structkd.cli import main as cli  # noqa: E402
+from structkd.data import read_text_sources  # noqa: E402
 from structkd.persistence import load  # noqa: E402
 from structkd.throughput import Predictor, size_and_speed  # noqa: E402
 from taggers.pipeline import run_once  # noqa: E402
@@ -79,9 +81,17 @@ class Setup:
 #: licensed), and the CC BY-NC-SA 4.0 files of ``unlabeled-en`` that ``--transfer-nc`` adds (research runs only)
 TRANSFER = ("unlabeled-web",)
 NC_TRANSFER = ("unlabeled-en/LinES.txt", "unlabeled-en/ParTUT.txt", "unlabeled-en/GENTLE.txt")
-def transfer_text(setup: Setup, count: Callable[[str], int]) -> str:
-    """The transfer text in words: each path, its sentences (``count``) and licence."""
-    return ", ".join(f"`{path}` ({count(file):,} sentences, "
+
+
+@functools.lru_cache(maxsize=None)
+def text_sentences(path: str) -> int:
+    """Sentences of a raw-text file or folder (read once per process: the report is rewritten after every run)."""
+    return len(read_text_sources([path]))
+
+
+def transfer_text(setup: Setup) -> str:
+    """The transfer text in words: each path, its sentences and licence."""
+    return ", ".join(f"`{path}` ({text_sentences(file):,} sentences, "
                      f"{'CC BY-NC-SA 4.0, research runs only' if path in NC_TRANSFER else 'openly licensed: see its README'})"
                      for path, file in zip(setup.transfer, setup.transfer_files()))
 

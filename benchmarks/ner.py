@@ -37,7 +37,7 @@ from __future__ import annotations
 from harness import (  # noqa: E402  (sets sys.path for the imports below)
     ROOT, STUDENT_INPUTS, Setup, Spec, student_inputs_text, hyper_text, main as run_benchmark, transfer_text,
 )
-from structkd.data import read_text_sources, read_uner  # noqa: E402
+from structkd.data import read_uner  # noqa: E402
 from taggers.task import TaggingTask  # noqa: E402
 
 #: MiniLM teachers: AdamW at 5e-5 (the usual fine-tuning rate of a pretrained transformer, and the CLI's
@@ -61,9 +61,8 @@ def model_options(head: str, prefix: str) -> list[str]:
 
 
 def count(path: str, limit: int | None = None) -> int:
-    """Sentences of a UNER (``.iob2``) file, or of raw text files or folders, at most ``limit``."""
-    sentences = read_uner(path) if path.endswith(".iob2") else read_text_sources([path])
-    return len(sentences[:limit])
+    """Sentences of a UNER (``.iob2``) file, at most ``limit``."""
+    return len(read_uner(path)[:limit])
 
 
 def keep_target(teacher: float, student: float) -> tuple[bool, str]:
@@ -76,7 +75,7 @@ def keep_target(teacher: float, student: float) -> tuple[bool, str]:
 
 def data_lines(setup: Setup) -> list[str]:
     train = count(setup.file(TRAIN), setup.max_train)
-    transfer = transfer_text(setup, count)
+    transfer = transfer_text(setup)
     limit = f"the first {train:,} sentences of " if setup.max_train else f"all {train:,} sentences of "
     return [
         f"- train: {limit}the **pre-release** UNER English-EWT train file `{TRAIN}` (commit 0c7ce0de; "

@@ -39,7 +39,6 @@ from pathlib import Path
 from harness import (  # noqa: E402  (sets sys.path for the imports below)
     ROOT, STUDENT_INPUTS, Setup, Spec, student_inputs_text, hyper_text, main as run_benchmark, table, transfer_text,
 )
-from structkd.data import read_text_sources  # noqa: E402
 from parsers.task import ParsingTask  # noqa: E402
 from structkd.data import read_conllu_trees  # noqa: E402
 
@@ -82,7 +81,7 @@ def data_lines(setup: Setup) -> list[str]:
         "- UAS / LAS in percent over words, punctuation excluded (Unicode punctuation, as SuPar does); "
         "multiword-token and empty-node lines are carried through and not scored",
         f"- transfer text (rows \"+ transfer text\" and the labelled-fraction protocol, parsed by the teacher only, "
-        f"no gold term): {transfer_text(setup, lambda path: len(read_text_sources([path])))}",
+        f"no gold term): {transfer_text(setup)}",
     ]
 
 
