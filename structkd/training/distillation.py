@@ -101,7 +101,7 @@ def teacher_targets(teacher, student, words: Sequence[Sequence[str]], method: st
         if method == "topk":
             outputs, weights = teacher_topk(t_dist, s_dist, k)  # (K, B, N[+1]), (K, B)
             parts = [outputs.permute(1, 2, 0), weights.T]  # (B, N[+1], K), (B, K)
-            arcs = (parts[0], weights.T.unsqueeze(1).expand_as(parts[0]))
+            arcs = (parts[0], parts[1].unsqueeze(1).expand_as(parts[0]))  # each tree's weight on its arcs
         else:
             parts = [kd_targets(t_dist, s_dist, method)]
             if labelled:  # the most probable heads of every word, [b, m, h] -> (B, N+1, K)
