@@ -173,10 +173,14 @@ def training_argv(setup: Setup, spec: Spec, hyper: dict, epochs: int, seed: int)
             str(hyper["patience"]), "--seed", str(seed), "--device", setup.device]
 
 
+def prefixed(options: dict[str, str], prefix: str) -> list[str]:
+    """``{name: value}`` as CLI arguments ``--{prefix}{name} value``."""
+    return [part for name, value in options.items() for part in (f"--{prefix}{name}", value)]
+
+
 def student_encoder_options(spec: Spec, prefix: str) -> list[str]:
     """The BiLSTM encoder options of every student (``prefix`` "student-" inside ``distill``)."""
-    return ["--" + prefix + "encoder", "bilstm",
-            *(part for name, value in spec.student_options.items() for part in (f"--{prefix}{name}", value))]
+    return ["--" + prefix + "encoder", "bilstm", *prefixed(spec.student_options, prefix)]
 
 
 def teacher_run(setup: Setup, spec: Spec, key: str) -> Run:

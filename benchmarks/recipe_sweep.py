@@ -25,7 +25,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness import ROOT, code_version, machine, table  # noqa: E402  (sets sys.path)
+from harness import ROOT, STUDENT_INPUTS, code_version, machine, prefixed, table  # noqa: E402  (sets sys.path)
 from structkd.cli import main as cli  # noqa: E402
 from taggers.pipeline import run_once  # noqa: E402
 
@@ -33,21 +33,15 @@ TRAIN = "UNER_English-EWT/en_ewt-ud-train.prerelease.iob2"
 DEV = "UNER_English-EWT/en_ewt-ud-dev.iob2"
 TEST = "UNER_English-EWT/en_ewt-ud-test.iob2"
 BUDGET = ["--epochs", "6", "--lr", "2e-3"]
-#: the word inputs, schedule and dropout of the chosen recipe (without the ``student-`` prefix)
-RECIPE = ["word-vectors", "glove", "glove-words", "50000", "word-dropout", "0.1"]
-
-
-def words(prefix: str, recipe: list[str] = RECIPE) -> list[str]:
-    return [f"--{prefix}{part}" if i % 2 == 0 else part for i, part in enumerate(recipe)]
-
-
 def gold(vectors: str = "glove", schedule: str = "linear", dropout: str = "0.1", *extra: str) -> list[str]:
-    recipe = ["word-vectors", vectors, "glove-words", "50000", "word-dropout", dropout]
-    return ["train", "ner", "--encoder", "bilstm", *words("", recipe), "--lr-schedule", schedule, *extra]
+    """Gold training of the student with the recipe's word inputs (``STUDENT_INPUTS``), but for ``vectors``,
+    ``dropout`` and the learning-rate ``schedule``."""
+    inputs = {**STUDENT_INPUTS, "word-vectors": vectors, "word-dropout": dropout}
+    return ["train", "ner", "--encoder", "bilstm", *prefixed(inputs, ""), "--lr-schedule", schedule, *extra]
 
 
 def distill(teacher: str, objective: str, *extra: str) -> list[str]:
-    return ["distill", "ner", "--teacher", teacher, *words("student-"), "--lr-schedule", "linear",
+    return ["distill", "ner", "--teacher", teacher, *prefixed(STUDENT_INPUTS, "student-"), "--lr-schedule", "linear",
             "--objective", objective, "--lam", "0.5", *extra]
 
 
