@@ -11,7 +11,7 @@ import torch
 from structkd.attachment import attachment_scores
 from structkd.commands import (
     TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options, build_encoder,
-    distillation_run, fit, keep_gold, option,
+    distillation_run, fit, keep_gold, option, prepare_student,
 )
 from structkd.data import TreeSentence, read_conllu_trees, read_text, read_text_sources, write_conllu_trees
 from structkd.persistence import load
@@ -77,11 +77,13 @@ def structure(args, prefix: str = "") -> str:
     return "projective" if option(args, prefix, "proj") else option(args, prefix, "structure")
 
 
-def build_parser(args, sentences, prefix: str = "", rels: list[str] | None = None, transfer=()) -> Parser:
+def build_parser(args, sentences, prefix: str = "", rels: list[str] | None = None, transfer=(),
+                 teacher=None) -> Parser:
     """A new parser from the command-line options over ``rels`` (default: the relations of ``sentences``), its
-    vocabularies from ``sentences`` and the ``transfer`` sentences."""
+    vocabularies from ``sentences`` and the ``transfer`` sentences (a compressed transformer: its weights from
+    the ``teacher``)."""
     rels = rels or sorted({r for s in sentences for r in s.rels})
-    encoder = build_encoder(args, [s.words for s in sentences], prefix, [s.words for s in transfer])
+    encoder = build_encoder(args, [s.words for s in sentences], prefix, [s.words for s in transfer], teacher)
     return Parser(encoder, rels, structure(args, prefix), option(args, prefix, "multiroot"))
 
 
@@ -119,7 +121,8 @@ def distill(args) -> int:
     torch.manual_seed(args.seed)
     labelled = [t for t in trees if t.heads is not None]
     student = build_parser(args, labelled, "student-", rels=teacher.rels,
-                           transfer=[t for t in trees if t.heads is None] + transfer)
+                           transfer=[t for t in trees if t.heads is None] + transfer, teacher=teacher)
+    student = prepare_student(args, student, teacher)
     task, data, key = distillation_run(args, teacher, ParsingTask(student, args.punct), trees, transfer)
     return fit(args, task, data, key, dev, args.student_encoder, started, "LAS")
 

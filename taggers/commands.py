@@ -10,7 +10,7 @@ import torch
 
 from structkd.commands import (
     TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options, build_encoder,
-    distillation_run, fit, keep_gold, option,
+    distillation_run, fit, keep_gold, option, prepare_student,
 )
 from structkd.data import (
     UNER_LABEL_MAP, read_conll2003, read_conllu_tags, read_text, read_text_sources, read_uner, write_conll2003, write_columns,
@@ -119,12 +119,13 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         add_device_option(parser)
 
 
-def build_tagger(args, sentences, prefix: str = "", tags: list[str] | None = None, transfer=()) -> Tagger:
+def build_tagger(args, sentences, prefix: str = "", tags: list[str] | None = None, transfer=(),
+                 teacher=None) -> Tagger:
     """A new tagger from the command-line options (``prefix`` "student-" for distill's student), over
     ``tags`` or, by default, the tag set of ``sentences`` in the chosen scheme; its vocabularies from
-    ``sentences`` and the ``transfer`` sentences."""
+    ``sentences`` and the ``transfer`` sentences (a compressed transformer: its weights from the ``teacher``)."""
     tags = tags or tag_set([s.tags for s in sentences], option(args, prefix, "scheme"))
-    encoder = build_encoder(args, [s.tokens for s in sentences], prefix, [s.tokens for s in transfer])
+    encoder = build_encoder(args, [s.tokens for s in sentences], prefix, [s.tokens for s in transfer], teacher)
     return Tagger(encoder, tags, option(args, prefix, "head"))
 
 
@@ -171,7 +172,8 @@ def distill(args) -> int:
     torch.manual_seed(args.seed)
     labelled = [s for s in train_set if s.tags is not None]
     student = build_tagger(args, labelled, prefix="student-", tags=student_tags(teacher, args.student_scheme),
-                           transfer=[s for s in train_set if s.tags is None] + transfer)
+                           transfer=[s for s in train_set if s.tags is None] + transfer, teacher=teacher)
+    student = prepare_student(args, student, teacher)
     task, data, key = distillation_run(args, teacher, TaggingTask(student), train_set, transfer)
     return fit(args, task, data, key, dev, args.student_encoder, started, "F1")
 

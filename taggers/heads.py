@@ -39,6 +39,10 @@ class LabelHead(nn.Module):
         self.labels = labels
         self.emissions = nn.Linear(input_size, len(labels))
 
+    def encoder_inputs(self) -> list[tuple[nn.Module, str, int]]:
+        """The parameters that read the word vectors (see :meth:`taggers.Tagger.encoder_inputs`)."""
+        return [(self.emissions, "weight", 1)]
+
     def gold(self, tag_lists: Sequence[Sequence[str]], device=None) -> torch.Tensor:
         """``(B, N)`` label indices of the gold tags (0 on padding)."""
         return self.labels.tensor(tag_lists, device)
@@ -138,6 +142,10 @@ class SpanHead(nn.Module):
         scores = torch.einsum("bix,rxy,bjy->bijr", starts, self.biaffine, ends)  # (B, N, N, R + 1)
         return SpanSegmentation(scores[..., :-1] - scores[..., -1:], lengths, labels=self.types,
                                 max_width=self.max_width)
+
+    def encoder_inputs(self) -> list[tuple[nn.Module, str, int]]:
+        """The parameters that read the word vectors (see :meth:`taggers.Tagger.encoder_inputs`)."""
+        return [(self.start_mlp[0], "weight", 1), (self.end_mlp[0], "weight", 1)]
 
     def gold(self, tag_lists: Sequence[Sequence[str]], device=None) -> list[list[tuple[int, int, int]]]:
         """The gold entities of every sentence as ``(first, last, type index)`` spans (ill-formed tag sequences

@@ -74,6 +74,11 @@ class Tagger(nn.Module):
         dist = self(words)
         return -dist.log_prob_of(self.head.gold(tags, dist.log_potentials.device)).mean()
 
+    def encoder_inputs(self) -> list[tuple[nn.Module, str, int]]:
+        """``(module, parameter name, dimension)`` of every parameter indexed by the encoder's output width (for
+        :mod:`structkd.compression`, which narrows them when the encoder narrows)."""
+        return self.head.encoder_inputs()
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -61,6 +61,8 @@ class TransformerEncoder(nn.Module):
         stride: subwords between the starts of consecutive windows (default: half a window).
         files: only for rebuilding a saved model (see :meth:`from_config`): a folder with the model's config
             and tokenizer files, from which the architecture is built with untrained weights.
+        parts: ``(tokenizer, transformer)`` already built (a compressed student's, see
+            :mod:`structkd.compression`), instead of reading a folder; ``model`` then only names their origin.
 
     Call it on ``B`` pre-tokenised sentences (``list[list[str]]``): it returns ``(B, N, H)`` word vectors
     (zero past each length) and ``(B,)`` lengths, ``N`` the longest sentence and ``H = output_size``.
@@ -69,19 +71,12 @@ class TransformerEncoder(nn.Module):
     kind = "transformer"
 
     def __init__(self, model: str = DEFAULT_MODEL, max_subwords: int | None = None, stride: int | None = None,
-                 *, files: str | Path | None = None):
+                 *, files: str | Path | None = None, parts: tuple | None = None):
         super().__init__()
-        from transformers import AutoConfig, AutoModel, AutoTokenizer  # here: importing it takes seconds
-
         self.source = model
-        folder = resolve_model(model) if files is None else str(files)
-        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        self.tokenizer, self.model = self._load(model, files) if parts is None else parts
         if not self.tokenizer.is_fast:
-            raise ValueError(f"{folder}: the encoder needs a fast tokenizer (for the subwords of each word)")
-        if files is None:
-            self.model = AutoModel.from_pretrained(folder, local_files_only=True)
-        else:  # the weights come with the saved model: only the architecture is built here
-            self.model = AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True))
+            raise ValueError(f"{model}: the encoder needs a fast tokenizer (for the subwords of each word)")
         if getattr(self.model, "pooler", None) is not None:
             self.model.pooler = None  # the sentence pooler is unused by word-level models
         self.prefix, self.suffix = self._special_tokens()
@@ -95,6 +90,18 @@ class TransformerEncoder(nn.Module):
         if not 1 <= self.stride <= self.window:
             raise ValueError(f"stride must lie in [1, {self.window}] (the subwords of a window), got {self.stride}")
         self.train()  # from_pretrained leaves the model in eval mode; a new module starts in training mode
+
+    @staticmethod
+    def _load(model: str, files: str | Path | None) -> tuple:
+        """``(tokenizer, transformer)`` of the folder ``model`` names, or of a saved model's ``files`` (its
+        architecture only: the weights come with the saved model)."""
+        from transformers import AutoConfig, AutoModel, AutoTokenizer  # here: importing it takes seconds
+
+        folder = resolve_model(model) if files is None else str(files)
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        if files is None:
+            return tokenizer, AutoModel.from_pretrained(folder, local_files_only=True)
+        return tokenizer, AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True))
 
     @property
     def output_size(self) -> int:

@@ -39,6 +39,10 @@ class Task(Protocol):
     def save(self, folder: Path) -> None:
         """Save the model as a self-contained folder."""
 
+    # Optional: ``parameter_groups() -> list[dict]``, the optimizer's groups (a group's ``lr_scale`` multiplies
+    # the learning rate), and ``before_step(optimizer, step)``, called after the gradients of step ``step``
+    # (0-based) are clipped and before the optimizer steps.
+
 
 SCHEDULES = ("constant", "linear")
 
@@ -102,9 +106,9 @@ class Trainer:
     def __init__(self, task: Task, config: TrainConfig, output: str | Path, sort_key=None, show_progress=True):
         self.task, self.config, self.output = task, config, Path(output)
         self.sort_key, self.show_progress = sort_key, show_progress
-        self.optimizer = torch.optim.AdamW(
-            [p for p in task.model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
-        )
+        groups = (task.parameter_groups() if hasattr(task, "parameter_groups")
+                  else [{"params": [p for p in task.model.parameters() if p.requires_grad]}])
+        self.optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
 
     def fit(self, train, dev: Sequence, resume: bool = False) -> dict:
         """Train on ``train`` (a sequence of examples, each seen once an epoch, or a sampler of
@@ -149,11 +153,13 @@ class Trainer:
         for batch in bar:
             factor = lr_factor(state["step"], total_steps, self.config.schedule, self.config.warmup)
             for group in self.optimizer.param_groups:
-                group["lr"] = self.config.lr * factor
+                group["lr"] = self.config.lr * factor * group.get("lr_scale", 1.0)
             loss = self.task.loss(batch, progress=state["step"] / max(total_steps, 1))
             self.optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.task.model.parameters(), self.config.clip)
+            if hasattr(self.task, "before_step"):
+                self.task.before_step(self.optimizer, state["step"])
             self.optimizer.step()
             state["step"] += 1
             losses.append(loss.item())
