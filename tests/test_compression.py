@@ -366,3 +366,12 @@ def test_compressing_a_teacher_without_a_transformer_is_a_clear_error(teachers, 
     argv[argv.index("--student-hidden") + 1] = "30"
     with pytest.raises(SystemExit, match="width 30 does not fit"):
         main(argv)
+
+
+def test_the_docstring_example_runs():
+    import doctest
+
+    import structkd.compression.bert as module
+
+    result = doctest.testmod(module)
+    assert result.attempted >= 3 and result.failed == 0
