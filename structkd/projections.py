@@ -17,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from .errors import UserError
 from .structs.base import Factorization
 from .structs.chain import LinearChainCRF
 from .structs.local import HeadSelection, MaxEnt
@@ -27,7 +28,7 @@ from .structs.tree import NonProjectiveDependencyCRF, ProjectiveDependencyCRF
 FIRST_ORDER = (ProjectiveDependencyCRF, NonProjectiveDependencyCRF, HeadSelection)
 
 
-class ProjectionError(ValueError):
+class ProjectionError(UserError, ValueError):
     """A teacher/student pair that cannot be distilled (no projection, or mismatched labels/lengths)."""
 
 

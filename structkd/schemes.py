@@ -9,6 +9,8 @@ from typing import NamedTuple, Sequence
 
 import torch
 
+from .errors import UserError
+
 PREFIXES = ("B", "I", "E", "S")
 SCHEME_PREFIXES = {"IOB1": ("B", "I"), "BIO": ("B", "I"), "BIOES": ("B", "I", "E", "S")}
 SCHEME_ALIASES = {"IOB2": "BIO"}
@@ -79,7 +81,7 @@ class Entity(NamedTuple):
     end: int
 
 
-class TagSchemeError(ValueError):
+class TagSchemeError(UserError, ValueError):
     """A tag that its scheme does not allow; ``index`` is the tag's position in the sequence."""
 
     def __init__(self, message: str, index: int):

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 
 from structkd.commands import (
-    TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options, build_encoder,
-    distillation_run, fit, keep_gold, option, prepare_student,
+    COUNT, TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options,
+    build_encoder, distillation_run, fit, keep_gold, option, prepare_student,
 )
 from structkd.data import (
     UNER_LABEL_MAP, read_conll2003, read_conllu_tags, read_text, read_text_sources, read_uner, write_conll2003, write_columns,
@@ -81,7 +81,7 @@ def _add_data(parser, training: bool) -> None:
         parser.add_argument("--train", required=True, help="training file")
         parser.add_argument("--dev", required=True, help="dev file (model selection and early stopping)")
         parser.add_argument("--output", required=True, help="run folder: best/ model, checkpoint/, logs")
-        parser.add_argument("--max-sentences", type=int, default=None, help="use only the first N training sentences")
+        parser.add_argument("--max-sentences", type=COUNT, default=None, help="use only the first N training sentences")
 
 
 def _add_model(parser, prefix: str = "") -> None:
@@ -179,7 +179,7 @@ def distill(args) -> int:
 
 
 def evaluate(args) -> int:
-    model = load(args.model, args.device)
+    model = load(args.model, args.device, kind="tagger")
     scheme = detect_scheme(model.tags)
     sentences = read(args.data, args, scheme)
     predicted = TaggingTask(model).predict(sentences)
@@ -194,7 +194,7 @@ def evaluate(args) -> int:
 
 
 def predict(args) -> int:
-    model = load(args.model, args.device)
+    model = load(args.model, args.device, kind="tagger")
     sentences = read(args.input, args, labelled=False)
     predicted = TaggingTask(model).predict(sentences)
     if args.format == "text":

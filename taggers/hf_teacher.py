@@ -7,7 +7,6 @@ each word's first subword (the usual token-classification convention, with the s
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -16,7 +15,7 @@ from torch import nn
 
 from structkd import MaxEnt
 from structkd.encoders import TransformerEncoder
-from structkd.persistence import ModelFolderError, load
+from structkd.persistence import ModelFolderError, load, read_json
 from structkd.schemes import parse_tag
 
 
@@ -48,12 +47,11 @@ class HFTokenClassifier(nn.Module):
 def load_teacher(folder: str | Path, device: str = "cpu") -> nn.Module:
     """A structkd model folder (:func:`structkd.persistence.load`) or a Hugging Face token-classification
     folder (:class:`HFTokenClassifier`), told apart by their ``config.json``, on ``device``."""
-    config_path = Path(folder) / "config.json"
-    if not config_path.is_file():
-        raise ModelFolderError(f"{folder}: no config.json: not a model folder")
-    config = json.loads(config_path.read_text())
+    config = read_json(folder, "config.json")
+    if not isinstance(config, dict):
+        raise ModelFolderError(f"{folder}: its config.json is not a JSON object: not a model folder")
     if "class" in config:
-        return load(folder, device)
+        return load(folder, device, kind="tagger")
     if any(arch.endswith("ForTokenClassification") for arch in config.get("architectures", [])):
         with torch.no_grad():
             return HFTokenClassifier(folder).to(device)

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UserError
 from .compactors import CompactedLinear, MaskedLayerNorm
 from .schedule import MaskSchedule, head_mask, keep_highest
 
@@ -66,7 +67,7 @@ NORMS = {"attention_norm": "attention.output.LayerNorm", "ffn_norm": "output.Lay
 EMBEDDINGS = ("word_embeddings", "position_embeddings", "token_type_embeddings")
 
 
-class NotBertError(ValueError):
+class NotBertError(UserError, ValueError):
     """A model that WID cannot compress (not a BERT-architecture encoder)."""
 
 

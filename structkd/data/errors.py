@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import os
 
+from ..errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError, ValueError):
     """Malformed input: the message reads ``path:line: what is wrong; expected what``.
 
     ``path`` and ``line`` (1-based) are kept as attributes for callers that report errors themselves.

@@ -19,14 +19,17 @@ import shutil
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from ..errors import UserError
 
 MODEL, OPTIMIZER, OPTIMIZER_META, TRAINER, RNG = (
     "model.safetensors", "optimizer.safetensors", "optimizer.json", "trainer.json", "rng.safetensors",
 )
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint folder that cannot be read back."""
 
 
@@ -84,8 +87,9 @@ def load_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer: torch
         optimizer.load_state_dict(_join_optimizer_state(load_file(str(folder / OPTIMIZER)), meta))
         torch.set_rng_state(load_file(str(folder / RNG))["torch"])
         state = json.loads((folder / TRAINER).read_text())
-    except (OSError, ValueError, KeyError, RuntimeError) as err:
-        raise CheckpointError(f"{folder}: cannot restore the checkpoint: {err}") from err
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
+        raise CheckpointError(f"{folder}: cannot restore the checkpoint (resume with the options the run was started "
+                              f"with, or start it again in a new --output): {' '.join(str(err).split())}") from err
     random.setstate(_python_rng(state.pop("python_rng")))
     return state
 

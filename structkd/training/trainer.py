@@ -19,10 +19,11 @@ from typing import Protocol, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import UserError
 from .checkpoint import load_checkpoint, save_checkpoint
 from .sampling import Shuffled
 
-CHECKPOINT, BEST, LOG = "checkpoint", "best", "train_log.jsonl"
+CHECKPOINT, BEST, LOG, CONFIG = "checkpoint", "best", "train_log.jsonl", "train_config.json"
 
 
 class Task(Protocol):
@@ -78,16 +79,34 @@ def lr_factor(step: int, total: int, schedule: str, warmup: float = 0.0) -> floa
     return max(0.0, (total - step) / max(total - ramp, 1))
 
 
-class RunExistsError(RuntimeError):
+class RunExistsError(UserError, RuntimeError):
     """The output folder already holds a run and ``resume`` was not asked for."""
 
 
 def check_output(output: str | Path, resume: bool) -> None:
-    """Raise :class:`RunExistsError` if ``output`` holds a run (a checkpoint) and ``resume`` is not asked for."""
+    """Raise :class:`RunExistsError` if ``output`` holds a run (a checkpoint) and ``resume`` is not asked for, or
+    holds none to resume when it is."""
     checkpoint = Path(output) / CHECKPOINT
     if checkpoint.exists() and not resume:
         raise RunExistsError(f"{output} already holds a run (found {checkpoint}); pass --resume to continue it, "
                              "or choose another output folder")
+    if resume and not checkpoint.exists():
+        raise RunExistsError(f"{output}: nothing to resume (no {CHECKPOINT}/ there, so no epoch of a run finished); "
+                             "leave out --resume to start the run")
+
+
+#: settings a resumed run may change (it may run longer, or wait longer for a dev gain)
+RESUMABLE_CHANGES = ("epochs", "patience")
+
+
+def check_resumed_config(saved: dict, config: "TrainConfig", output: Path) -> None:
+    """Raise :class:`RunExistsError` when ``config`` differs from the run's ``saved`` settings other than in
+    :data:`RESUMABLE_CHANGES` (the rest would not reproduce the run)."""
+    changed = [f"{k} {saved[k]} -> {v}" for k, v in asdict(config).items()
+               if k in saved and saved[k] != v and k not in RESUMABLE_CHANGES]
+    if changed:
+        raise RunExistsError(f"{output} was started with other settings ({', '.join(changed)}); resume it with its "
+                             "own, or start a new run in another --output")
 
 
 def set_seed(seed: int) -> None:
@@ -136,14 +155,29 @@ class Trainer:
         return state["best"]
 
     def _start(self, resume: bool) -> dict:
-        checkpoint = self.output / CHECKPOINT
+        checkpoint, settings = self.output / CHECKPOINT, self.output / CONFIG
         check_output(self.output, resume)
+        if resume and settings.exists():
+            check_resumed_config(json.loads(settings.read_text()), self.config, self.output)
         self.output.mkdir(parents=True, exist_ok=True)
-        (self.output / "train_config.json").write_text(json.dumps(asdict(self.config), indent=2))
-        if resume and checkpoint.exists():
-            return load_checkpoint(checkpoint, self.task.model, self.optimizer)
-        set_seed(self.config.seed)
-        return {"epoch": 0, "step": 0, "best": {}, "bad_epochs": 0}
+        settings.write_text(json.dumps(asdict(self.config), indent=2))
+        if not resume:
+            set_seed(self.config.seed)
+            return {"epoch": 0, "step": 0, "best": {}, "bad_epochs": 0}
+        state = load_checkpoint(checkpoint, self.task.model, self.optimizer)
+        self._truncate_log(state["epoch"])
+        finished = "; nothing is left to train" if state["epoch"] >= self.config.epochs or \
+            state["bad_epochs"] >= self.config.patience else ""
+        print(f"resuming {self.output} after epoch {state['epoch']} (best dev score "
+              f"{state['best'].get('score', float('nan')):.2f}){finished}")
+        return state
+
+    def _truncate_log(self, epoch: int) -> None:
+        """Drop the log lines of epochs after the checkpoint's (logged by a run killed before it checkpointed)."""
+        log = self.output / LOG
+        if log.exists():
+            lines = [line for line in log.read_text().splitlines() if json.loads(line)["epoch"] <= epoch]
+            log.write_text("".join(line + "\n" for line in lines))
 
     def _epoch(self, epoch_batches: list[list], epoch: int, state: dict, total_steps: int) -> float:
         self.task.model.train()
