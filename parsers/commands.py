@@ -150,7 +150,7 @@ def predict(args) -> int:
             "".join(f"{i}\t{w}\t_\t_\t_\t_\t{h}\t{r}\t_\t_\n" for i, (w, h, r) in enumerate(zip(s.words, hs, rs), 1))
             + "\n" for s, hs, rs in zip(sentences, heads, rels)))
     else:
-        sentences = read_conllu_trees(args.input, require_single_root=False)
+        sentences = read_conllu_trees(args.input, annotated=False)
         heads, rels = ParsingTask(model).predict(sentences)
         write_conllu_trees(args.output, sentences, heads, rels)
     print(f"parsed {len(sentences)} sentences -> {args.output}")

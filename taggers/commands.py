@@ -38,15 +38,13 @@ HELP = {
 
 
 def read(path: str, args, scheme: str = "BIO", labelled: bool = True):
-    """Sentences of ``path`` in ``args.format``, read with the tag options, tags converted to ``scheme``
-    ("text", and CoNLL-U that is not ``labelled``: no tags)."""
+    """Sentences of ``path`` in ``args.format``, read with the tag options, tags converted to ``scheme``; a
+    file that is not ``labelled`` (to tag) is read without its tags, which may be anything (``_``, empty)."""
     if args.format == "text":
         return read_text(path)
-    if args.format == "conllu" and not labelled:
-        return read_conllu_tags(path, None)
     label_map = dict(UNER_LABEL_MAP if args.format == "uner" else {}) | dict(args.label_map or [])
     return READERS[args.format](path, scheme=file_scheme(args), target=scheme, strict=args.strict_tags,
-                                label_map=label_map or None)
+                                label_map=label_map or None, annotated=labelled)
 
 
 def file_scheme(args) -> str:

@@ -151,3 +151,66 @@ def test_a_finished_run_resumed_says_so_and_its_log_has_no_duplicate(models, tmp
     assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1]
     assert main(train_ner(run, "--resume", "--epochs", "2")) == 0
     assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1, 2]
+
+
+def unannotated(source: Path, target: Path, columns: list[int]) -> None:
+    """``source`` with the ``columns`` of every token line replaced by ``_``, and a comment after the last
+    sentence."""
+    lines = []
+    for line in source.read_text().splitlines():
+        fields = line.split("\t")
+        if len(fields) > max(columns) and fields[0][:1].isdigit():
+            for column in columns:
+                fields[column] = "_"
+        lines.append("\t".join(fields))
+    target.write_text("\n".join(lines) + "\n\n# a comment after the last sentence\n")
+
+
+def same_but(written: Path, read: Path, columns: list[int]) -> bool:
+    """Whether ``written`` equals ``read`` in every byte but the ``columns`` of the token lines."""
+    def masked(path):
+        return [[f for i, f in enumerate(line.split("\t")) if i not in columns or not line[:1].isdigit()]
+                for line in path.read_text().splitlines()]
+    return masked(written) == masked(read)
+
+
+def test_predict_tags_and_parses_files_without_annotation(models, tmp_path, capsys):
+    untagged, unparsed = tmp_path / "untagged.iob2", tmp_path / "unparsed.conllu"
+    unannotated(Path(DEV), untagged, [2])
+    unannotated(Path(CONLLU), unparsed, [6, 7])
+    assert main(["predict", "ner", "--model", str(models / "tagger" / "best"), "--input", str(untagged),
+                 "--output", str(tmp_path / "tagged.iob2")]) == 0
+    tagged = tmp_path / "tagged.iob2"
+    assert same_but(tagged, untagged, [2])
+    tags = [line.split("\t")[2] for line in tagged.read_text().splitlines() if line[:1].isdigit()]
+    assert "_" not in tags and set(tags) <= {"O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"}
+    assert tagged.read_text().endswith("# a comment after the last sentence\n")
+    assert main(["predict", "dep", "--model", str(models / "parser" / "best"), "--input", str(unparsed),
+                 "--output", str(tmp_path / "parsed.conllu")]) == 0
+    parsed = tmp_path / "parsed.conllu"
+    assert same_but(parsed, unparsed, [6, 7])
+    heads = [line.split("\t")[6] for line in parsed.read_text().splitlines() if line.split("\t")[0].isdigit()]
+    assert heads and all(h.isdigit() for h in heads)
+    assert parsed.read_text().endswith("# a comment after the last sentence\n")
+    fails_with(capsys, ["evaluate", "dep", "--model", str(models / "parser" / "best"), "--data", str(unparsed)], 1,
+               f"{unparsed}:", "HEAD '_'")
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("extra-column", "1\tJohn\tB-PER\t-\t-\tsurplus\n2\tran\tO\n\n", ":1: 6 columns; expected at least 3 and at most 5"),
+    ("duplicate-id", "1\tJohn\tB-PER\n1\tran\tO\n\n", ":2: token id '1' in column 0; expected 2"),
+    ("underscore-tag", "1\tJohn\t_\n\n", ":1:"),
+])
+def test_uner_training_files_that_cannot_be_read_right(tmp_path, capsys, name, text, message):
+    bad = tmp_path / f"{name}.iob2"
+    bad.write_text(text)
+    fails_with(capsys, ["train", "ner", "--train", str(bad), "--dev", DEV, *tiny(), "--output", str(tmp_path / "r")],
+               1, f"{bad}{message}")
+
+
+@pytest.mark.parametrize("deprel", ["_", ""])
+def test_a_tree_without_a_relation_is_not_trained_on(tmp_path, capsys, deprel):
+    bad = tmp_path / "bad.conllu"
+    bad.write_text(f"1\tJohn\t_\t_\t_\t_\t2\tnsubj\t_\t_\n2\truns\t_\t_\t_\t_\t0\t{deprel}\t_\t_\n\n")
+    fails_with(capsys, ["train", "dep", "--train", str(bad), "--dev", CONLLU, *tiny(), "--output",
+                        str(tmp_path / "r")], 1, f"{bad}:2: DEPREL", "expected a relation")

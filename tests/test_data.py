@@ -290,7 +290,7 @@ def test_a_last_sentence_without_a_blank_line(tmp_path):
     ("1\ta\tB-PER\n\n1\tb\tB-MISC\n", {"entity_types": ("PER", "LOC")}, 3,
      "unknown entity type 'MISC' in tag 'B-MISC' \\(after label mapping\\); expected one of PER, LOC"),
     ("1\ta\tB-PER\n", {"label_map": {"B-PER": "PER"}}, 1, "unknown tag 'PER'"),
-    ("1\ta\tO\n2.\tb\tO\n", {"id_column": 0}, 2, "token id '2.' is not an integer; expected a number in column 0"),
+    ("1\ta\tO\n2.\tb\tO\n", {"id_column": 0}, 2, "token id '2.' in column 0; expected 2 \\(token ids count"),
     ("1\t\tO\n", {}, 1, "empty token in column 1; expected a word form"),
     ("", {}, 1, "no sentence in 0 line\\(s\\); expected token lines"),
     ("# only a comment\n\n \n", {}, 3, "no sentence in 3 line\\(s\\)"),
@@ -306,7 +306,7 @@ def test_malformed_column_files(tmp_path, content, options, line, message):
 
 def test_uner_checks_token_ids(tmp_path):
     path = write_file(tmp_path, "1\ta\tO\t-\t-\nx\tb\tO\n")
-    with raises_at(path, 2, "token id 'x' is not an integer"):
+    with raises_at(path, 2, "token id 'x' in column 0; expected 2"):
         read_uner(path)
 
 

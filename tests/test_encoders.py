@@ -222,3 +222,28 @@ def test_bilstm_rebuilds_from_config_and_vocab_files(tmp_path):
     again.load_state_dict(encoder.state_dict())
     assert again.words == encoder.words and again.chars == encoder.chars and again.config() == encoder.config()
     torch.testing.assert_close(again(BATCH)[0], encoder(BATCH)[0], atol=0, rtol=0)
+
+
+def test_a_sentence_longer_than_the_model_takes_gives_no_misleading_warning(minilm):
+    """Past 512 subwords the tokenizer would warn of "indexing errors"; the windows handle such sentences."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    records, root = Records(), hf_logging.get_logger("transformers")  # transformers' loggers do not propagate
+    root.addHandler(records)
+    try:
+        with torch.no_grad():
+            vectors, _ = minilm([["word"] * 600])
+    finally:
+        root.removeHandler(records)
+    assert vectors.shape == (1, 600, 384) and torch.isfinite(vectors).all()
+    assert not [m for m in records.messages if "longer than the specified maximum" in m], records.messages

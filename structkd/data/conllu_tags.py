@@ -20,8 +20,10 @@ MISC = DEFAULT_FIELDS.index("misc")
 
 def read_conllu_tags(path: str | os.PathLike, tag_field: str | TagField | None = "misc:NER", *,
                      scheme: str = "IOB2", target: str = "BIO", label_map: Mapping[str, str] | None = None,
-                     strict: bool = False, entity_types: Collection[str] | None = None) -> list[Sentence]:
-    """The sentences of a CoNLL-U file: tokens from FORM, tags from ``tag_field``.
+                     strict: bool = False, entity_types: Collection[str] | None = None,
+                     annotated: bool = True) -> list[Sentence]:
+    """The sentences of a CoNLL-U file: tokens from FORM, tags from ``tag_field`` (none when the file is not
+    ``annotated``, the input of a prediction).
 
     Only syntactic words count: multiword-token lines (``3-4``) and empty nodes (``5.1``) are left out of
     ``tokens``, ``tags`` and ``columns`` (so :func:`write_columns` does not give the file back; see
@@ -30,7 +32,7 @@ def read_conllu_tags(path: str | os.PathLike, tag_field: str | TagField | None =
     go through the options of :func:`read_columns`. Every field is parsed by the ``conllu`` package; its
     errors, wrong column counts and missing tags raise :class:`DataError`.
     """
-    tag_of = _tag_getter(tag_field)
+    tag_of = _tag_getter(tag_field if annotated else None)
     read_tags = TagReader(scheme, target, label_map, strict, entity_types)
     sentences = []
     for block, words in read_conllu_sentences(path):
@@ -39,7 +41,7 @@ def read_conllu_tags(path: str | os.PathLike, tag_field: str | TagField | None =
             raw_tags = [_word_tag(path, word, tag_of, tag_field) for word in words]
             tags = read_tags(raw_tags, path, [word.line for word in words])
         sentences.append(Sentence([word.token["form"] for word in words], tags, [word.fields for word in words],
-                                  block.comments, os.fspath(path), block.line))
+                                  block.comments, os.fspath(path), block.line, block.trailing))
     return sentences
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 from .errors import DataError
@@ -26,11 +26,13 @@ def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
 @dataclass
 class Block:
     """A sentence's lines: ``comments`` (verbatim), then ``lines``, its token lines, which start at line
-    ``first_token_line``; ``line`` is where the block starts."""
+    ``first_token_line``; ``line`` is where the block starts; ``trailing``: in the file's last block, the lines
+    after the blank line that ends it (comments at the end of the file, more blank lines)."""
     comments: list[str]
     lines: list[str]
     line: int
     first_token_line: int
+    trailing: list[str] = field(default_factory=list)
 
     def numbered_lines(self) -> Iterator[tuple[int, str]]:
         """``(line number, text)`` of the token lines."""
@@ -42,8 +44,8 @@ def read_blocks(path: str | os.PathLike, comment_prefix: str | tuple[str, ...] |
 
     Before a sentence's first token line, lines starting with ``comment_prefix`` and blank lines beyond the
     one ending the previous sentence go to the sentence's ``comments``; after it, every non-blank line is a
-    token line. Comments and blank lines after the last sentence are dropped. Raises :class:`DataError`
-    for a file without a token line.
+    token line. Comments and blank lines after the last sentence are its block's ``trailing`` lines. Raises
+    :class:`DataError` for a file without a token line.
     """
     blocks: list[Block] = []
     comments: list[str] = []
@@ -64,6 +66,8 @@ def read_blocks(path: str | os.PathLike, comment_prefix: str | tuple[str, ...] |
             comments.append(text)
     if lines:
         blocks.append(Block(comments, lines, start, first_token_line))
+    elif blocks and comments:
+        blocks[-1].trailing = comments
     if not blocks:
         raise DataError(path, max(last, 1), f"no sentence in {last} line(s); expected token lines, "
                         "a blank line after each sentence")

@@ -15,16 +15,17 @@ UNER_LABEL_MAP = MappingProxyType({"B-OTH": "O", "I-OTH": "O", "B-O": "O"})
 
 
 def read_uner(path: str | os.PathLike, *, scheme: str = "IOB2", target: str = "BIO", strict: bool = False,
-              label_map: Mapping[str, str] | None = UNER_LABEL_MAP) -> list[Sentence]:
+              label_map: Mapping[str, str] | None = UNER_LABEL_MAP, annotated: bool = True) -> list[Sentence]:
     """A UNER file: tab-separated id, token, tag (``scheme``, IOB2 in the released files), misc, annotator;
     ``#`` comments.
 
     Lines may stop after the tag (the pre-release train file leaves misc and annotator off ``O`` tokens).
-    Tags are mapped by ``label_map`` and must then be PER, ORG or LOC. See :func:`read_columns`.
+    Tags are mapped by ``label_map`` and must then be PER, ORG or LOC; a file that is not ``annotated`` may
+    have anything in the tag column. See :func:`read_columns`.
     """
     return read_columns(path, token_column=1, tag_column=2, id_column=0, delimiter="\t", comment_prefix="#",
                         scheme=scheme, target=target, strict=strict, label_map=label_map,
-                        entity_types=UNER_TYPES, ragged=True)
+                        entity_types=UNER_TYPES, ragged=True, max_fields=5, annotated=annotated)
 
 
 def write_uner(path: str | os.PathLike, sentences: Iterable[Sentence],
@@ -35,12 +36,12 @@ def write_uner(path: str | os.PathLike, sentences: Iterable[Sentence],
 
 
 def read_conll2003(path: str | os.PathLike, *, scheme: str = "IOB1", target: str = "BIO", strict: bool = False,
-                   label_map: Mapping[str, str] | None = None) -> list[Sentence]:
+                   label_map: Mapping[str, str] | None = None, annotated: bool = True) -> list[Sentence]:
     """A CoNLL-2003-style file: whitespace-separated fields, the token first and the tag last (``scheme``,
-    IOB1 in the original release), ``-DOCSTART-`` lines between documents (kept with the next sentence's
-    comments). See :func:`read_columns`."""
+    IOB1 in the original release; in a file that is not ``annotated``, anything, e.g. ``_``), ``-DOCSTART-``
+    lines between documents (kept with the next sentence's comments). See :func:`read_columns`."""
     return read_columns(path, token_column=0, tag_column=-1, delimiter=None, comment_prefix="-DOCSTART-",
-                        scheme=scheme, target=target, strict=strict, label_map=label_map)
+                        scheme=scheme, target=target, strict=strict, label_map=label_map, annotated=annotated)
 
 
 def write_conll2003(path: str | os.PathLike, sentences: Iterable[Sentence],

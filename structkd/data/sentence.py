@@ -1,7 +1,7 @@
 """The sentence record that every reader returns and every writer takes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -12,7 +12,8 @@ class Sentence:
     file has none); ``columns`` the raw fields of each token line (for raw text: the token alone);
     ``comments`` the non-token lines before the sentence, verbatim (comments, document separators and any
     blank lines beyond the one that ends the previous sentence); ``path`` and ``line`` where it starts
-    (1-based, its first comment line if it has comments).
+    (1-based, its first comment line if it has comments); ``trailing``: for a file's last sentence, the lines
+    after it (comments at the end of the file).
     """
     tokens: list[str]
     tags: list[str] | None
@@ -20,3 +21,4 @@ class Sentence:
     comments: list[str]
     path: str
     line: int
+    trailing: list[str] = field(default_factory=list)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from conllu.parser import DEFAULT_FIELDS
 
@@ -19,35 +19,43 @@ class TreeSentence:
     """One dependency tree as read from a CoNLL-U file, with all it takes to write it back unchanged.
 
     ``words`` are the FORMs of the syntactic words (integer IDs 1..n); ``heads[i]`` the ID of the head of word
-    ``i + 1`` (0: the root); ``rels`` their DEPRELs; ``lines`` every line of the sentence, verbatim, without
+    ``i + 1`` (0: the root); ``rels`` their DEPRELs (both None for a sentence read as not annotated, or whose
+    gold is left out); ``lines`` every line of the sentence, verbatim, without
     line ends: its comments (and any blank lines beyond the one ending the previous sentence), then every
     token line, multiword tokens (``3-4``) and empty nodes (``5.1``) included; ``path`` and ``line`` where
-    it starts (1-based, its first comment line if it has comments).
+    it starts (1-based, its first comment line if it has comments); ``trailing``: for a file's last sentence,
+    the lines after it (comments at the end of the file).
     """
     words: list[str]
-    heads: list[int]
-    rels: list[str]
+    heads: list[int] | None
+    rels: list[str] | None
     lines: list[str]
     path: str
     line: int
+    trailing: list[str] = field(default_factory=list)
 
 
-def read_conllu_trees(path: str | os.PathLike, *, require_single_root: bool = True) -> list[TreeSentence]:
+def read_conllu_trees(path: str | os.PathLike, *, require_single_root: bool = True,
+                      annotated: bool = True) -> list[TreeSentence]:
     """The dependency trees of a CoNLL-U file.
 
     Every token line is parsed by the ``conllu`` package. The word IDs must count 1, 2, ..., n; every HEAD
-    must be 0 (the root) or a word ID, and following heads must lead every word to the root without a cycle.
-    With ``require_single_root`` exactly one word is attached to the root, else at least one. Raises
+    must be 0 (the root) or a word ID, following heads must lead every word to the root without a cycle, and
+    every DEPREL must be a relation (not ``_`` or empty). With ``require_single_root`` exactly one word is
+    attached to the root, else at least one. A file that is not ``annotated`` (to parse) is read without its
+    HEAD and DEPREL columns, which may be ``_``: its sentences' ``heads`` and ``rels`` are None. Raises
     :class:`DataError` (``path:line: ...``) on malformed input, an empty file or bytes that are not UTF-8.
     """
     sentences = []
     for block, words in read_conllu_sentences(path):
-        heads = _heads(path, words)
-        _check_roots(path, words, heads, require_single_root)
-        _check_acyclic(path, words, heads)
-        sentences.append(TreeSentence([word.token["form"] for word in words], heads,
-                                      [word.token["deprel"] for word in words], block.comments + block.lines,
-                                      os.fspath(path), block.line))
+        _check_ids(path, words)
+        heads = rels = None
+        if annotated:
+            heads, rels = _heads(path, words), _rels(path, words)
+            _check_roots(path, words, heads, require_single_root)
+            _check_acyclic(path, words, heads)
+        sentences.append(TreeSentence([word.token["form"] for word in words], heads, rels,
+                                      block.comments + block.lines, os.fspath(path), block.line, block.trailing))
     return sentences
 
 
@@ -67,17 +75,31 @@ def write_conllu_trees(path: str | os.PathLike, sentences: Iterable[TreeSentence
     rels = _per_sentence(predicted_rels, sentences, "relations")
     with open(path, "w", encoding="utf-8", newline="\n") as stream:
         for sentence, sentence_heads, sentence_rels in zip(sentences, heads, rels):
-            lines = _with_predictions(sentence, sentence_heads, sentence_rels) + [""]
+            lines = _with_predictions(sentence, sentence_heads, sentence_rels) + [""] + sentence.trailing
             stream.write("\n".join(lines) + "\n")
 
 
-def _heads(path, words: list[ConlluLine]) -> list[int]:
-    """The HEAD of each word, after checking the word IDs and that each head is 0 or a word ID."""
-    heads = []
+def _check_ids(path, words: list[ConlluLine]) -> None:
+    """Raise DataError unless the word IDs count 1, 2, ..., n."""
     for expected, word in enumerate(words, start=1):
         if word.token["id"] != expected:
             raise DataError(path, word.line, f"word ID {word.fields[0]!r} out of order; expected {expected} (word "
                             "IDs count 1, 2, 3, ... in each sentence)")
+
+
+def _rels(path, words: list[ConlluLine]) -> list[str]:
+    """The DEPREL of each word, checked to be a relation."""
+    for index, word in enumerate(words, start=1):
+        if word.token["deprel"] in (None, "", "_"):
+            raise DataError(path, word.line, f"DEPREL {word.fields[DEPREL]!r} of {_name(words, index)}; expected "
+                            "a relation (a file to parse is read by predict, which ignores HEAD and DEPREL)")
+    return [word.token["deprel"] for word in words]
+
+
+def _heads(path, words: list[ConlluLine]) -> list[int]:
+    """The HEAD of each word, checked to be 0 or a word ID."""
+    heads = []
+    for expected, word in enumerate(words, start=1):
         head = word.token["head"]
         if head is None or not 0 <= head <= len(words):
             raise DataError(path, word.line, f"HEAD {word.fields[HEAD]!r} of {_name(words, expected)}"

@@ -121,7 +121,8 @@ class TransformerEncoder(nn.Module):
 
     def word_pieces(self, sentences: Sequence[Sequence[str]]) -> list[list[list[int]]]:
         """The subword ids of every word of every sentence; ``[unk]`` for a word that has none."""
-        encoding = self.tokenizer([list(s) for s in sentences], is_split_into_words=True, add_special_tokens=False)
+        encoding = self.tokenizer([list(s) for s in sentences], is_split_into_words=True, add_special_tokens=False,
+                                  verbose=False)  # no "longer than the maximum" warning: windows handle it
         batch = []
         for b, sentence in enumerate(sentences):
             pieces: list[list[int]] = [[] for _ in sentence]
