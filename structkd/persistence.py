@@ -22,6 +22,8 @@ with ``safetensors.torch.load_file``.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -79,18 +81,40 @@ def write_json(folder: str | Path, name: str, data) -> None:
 
 
 def save(model: torch.nn.Module, folder: str | Path) -> Path:
-    """Write ``model`` into ``folder`` (created if needed; existing files of the same names are replaced)."""
+    """Write ``model`` as the folder ``folder``, replacing any folder there, atomically: it is written beside
+    and renamed into place (:func:`replace_folder`), so a kill never leaves a half-written model folder."""
     name = getattr(type(model), "registered_name", None)
     if _REGISTRY.get(name) is not type(model):
         raise TypeError(f"{type(model).__name__} is not a registered model class (decorate it with @register(name))")
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_assets(folder)
-    write_json(folder, CONFIG, {"format": FORMAT_VERSION, "class": name, "module": type(model).__module__,
-                                "config": model.config()})
+    partial = partial_folder(folder)
+    model.save_assets(partial)
+    write_json(partial, CONFIG, {"format": FORMAT_VERSION, "class": name, "module": type(model).__module__,
+                                 "config": model.config()})
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS), metadata={"format": "pt"})
+    save_file(state, str(partial / WEIGHTS), metadata={"format": "pt"})
+    replace_folder(partial, folder)
     return folder
+
+
+def partial_folder(folder: Path) -> Path:
+    """A new, empty folder beside ``folder`` to write its next version in (see :func:`replace_folder`)."""
+    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    return partial
+
+
+def replace_folder(partial: Path, folder: Path) -> None:
+    """Make the finished folder ``partial`` be ``folder``: the old one is renamed aside, the new one renamed into
+    place, the old one removed. A kill in between leaves no ``folder`` (which then fails to load, by name) or the
+    old one, never a mix."""
+    old = folder.with_name(f".{folder.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    partial.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def load(folder: str | Path, device: str | torch.device = "cpu", kind: str | None = None) -> torch.nn.Module:

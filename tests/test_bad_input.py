@@ -214,3 +214,66 @@ def test_a_tree_without_a_relation_is_not_trained_on(tmp_path, capsys, deprel):
     bad.write_text(f"1\tJohn\t_\t_\t_\t_\t2\tnsubj\t_\t_\n2\truns\t_\t_\t_\t_\t0\t{deprel}\t_\t_\n\n")
     fails_with(capsys, ["train", "dep", "--train", str(bad), "--dev", CONLLU, *tiny(), "--output",
                         str(tmp_path / "r")], 1, f"{bad}:2: DEPREL", "expected a relation")
+
+
+def test_a_kill_while_a_model_folder_is_written_leaves_the_old_one_whole(models, tmp_path, monkeypatch):
+    import structkd.persistence as persistence
+
+    folder = tmp_path / "best"
+    shutil.copytree(models / "tagger" / "best", folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    model = load(folder)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(persistence, "save_file", killed)
+    with pytest.raises(KeyboardInterrupt):
+        persistence.save(model, folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+    load(folder)
+
+
+def test_a_full_disk_is_one_line_and_the_run_resumes(tmp_path, capsys, monkeypatch):
+    """The disk fills up while epoch 2's checkpoint is written: one line, exit 1; epoch 1's checkpoint is whole and
+    the run resumes from it once there is room."""
+    import errno
+
+    import structkd.training.checkpoint as checkpoint
+
+    real, calls = checkpoint.save_file, {"n": 0}
+
+    def filling(tensors, path, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:  # model, optimizer, RNG of epoch 1; then epoch 2's model
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        return real(tensors, path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save_file", filling)
+    fails_with(capsys, train_ner(tmp_path / "run", "--epochs", "2"), 1, "No space left on device (free some disk")
+    monkeypatch.setattr(checkpoint, "save_file", real)
+    assert json.loads((tmp_path / "run" / "checkpoint" / "trainer.json").read_text())["epoch"] == 1
+    assert main(train_ner(tmp_path / "run", "--epochs", "2", "--resume")) == 0
+    assert json.loads((tmp_path / "run" / "checkpoint" / "trainer.json").read_text())["epoch"] == 2
+
+
+def test_a_transformer_folder_with_pickled_weights_is_refused_without_unpickling(tmp_path, capsys, monkeypatch):
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from structkd.encoders.transformer import DEFAULT_MODEL, resolve_model
+
+    folder = tmp_path / "pickled"
+    model = BertModel(BertConfig(hidden_size=16, num_attention_heads=2, intermediate_size=32, num_hidden_layers=1))
+    model.config.save_pretrained(folder)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    AutoTokenizer.from_pretrained(resolve_model(DEFAULT_MODEL), local_files_only=True).save_pretrained(folder)
+
+    def no_unpickling(*args, **kwargs):
+        raise AssertionError("torch.load was called")
+
+    monkeypatch.setattr(torch, "load", no_unpickling)
+    fails_with(capsys, train_ner(tmp_path / "run", "--encoder", "transformer", "--transformer", str(folder)), 1,
+               f"{folder}: no *.safetensors weights (structkd never unpickles")
+    fails_with(capsys, train_ner(tmp_path / "run2", "--encoder", "transformer", "--transformer",
+                                 str(tmp_path / "none")), 1, "no such transformers model folder")

@@ -98,10 +98,20 @@ class TransformerEncoder(nn.Module):
         from transformers import AutoConfig, AutoModel, AutoTokenizer  # here: importing it takes seconds
 
         folder = resolve_model(model) if files is None else str(files)
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        if files is None:
-            return tokenizer, AutoModel.from_pretrained(folder, local_files_only=True)
-        return tokenizer, AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True))
+        if not Path(folder).is_dir():
+            raise ModelFolderError(f"{folder}: no such transformers model folder (models are read from local "
+                                   "folders only, nothing is downloaded)")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            if files is not None:  # the weights come with the saved structkd model
+                return tokenizer, AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True))
+            if not any(Path(folder).glob("*.safetensors")):
+                raise ModelFolderError(f"{folder}: no *.safetensors weights (structkd never unpickles a file: save "
+                                       "the model with safetensors, e.g. save_pretrained(folder) in transformers)")
+            return tokenizer, AutoModel.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+        except (OSError, ValueError) as error:
+            raise ModelFolderError(f"cannot load the transformers model in {folder}: "
+                                   f"{' '.join(str(error).split())}") from error
 
     @property
     def output_size(self) -> int:

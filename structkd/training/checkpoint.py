@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from pathlib import Path
 
 import torch
@@ -23,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
+from ..persistence import partial_folder, replace_folder
 
 MODEL, OPTIMIZER, OPTIMIZER_META, TRAINER, RNG = (
     "model.safetensors", "optimizer.safetensors", "optimizer.json", "trainer.json", "rng.safetensors",
@@ -57,9 +57,7 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer: torch
                     trainer_state: dict) -> None:
     """Write a checkpoint atomically to ``folder`` (replacing any previous one)."""
     folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = partial_folder(folder)
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / MODEL))
     tensors, meta = _split_optimizer_state(optimizer.state_dict())
     save_file(tensors, str(tmp / OPTIMIZER))
@@ -67,12 +65,7 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer: torch
     save_file({"torch": torch.get_rng_state()}, str(tmp / RNG))
     state = dict(trainer_state, python_rng=_jsonable_rng(random.getstate()))
     (tmp / TRAINER).write_text(json.dumps(state, indent=2))
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_folder(tmp, folder)
 
 
 def load_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:

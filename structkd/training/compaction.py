@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..persistence import save
+from ..persistence import partial_folder, replace_folder, save
 
 #: the subfolder of a saved compressed student that holds its merged encoder as a standard transformers folder
 BERT_FOLDER = "bert"
@@ -104,11 +104,13 @@ class CompactionTask:
         from transformers.utils import logging
 
         save(self.shipped(), folder)
+        bert = partial_folder(Path(folder) / BERT_FOLDER)
         bars = logging.is_progress_bar_enabled()
         logging.disable_progress_bar()  # the write of one small file needs no progress bar
         try:
-            self.compacted.merge().save_pretrained(Path(folder) / BERT_FOLDER)
+            self.compacted.merge().save_pretrained(bert)
         finally:
             if bars:
                 logging.enable_progress_bar()
-        self.model.encoder.tokenizer.save_pretrained(Path(folder) / BERT_FOLDER)
+        self.model.encoder.tokenizer.save_pretrained(bert)
+        replace_folder(bert, Path(folder) / BERT_FOLDER)
