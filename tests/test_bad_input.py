@@ -277,3 +277,21 @@ def test_a_transformer_folder_with_pickled_weights_is_refused_without_unpickling
                f"{folder}: no *.safetensors weights (structkd never unpickles")
     fails_with(capsys, train_ner(tmp_path / "run2", "--encoder", "transformer", "--transformer",
                                  str(tmp_path / "none")), 1, "no such transformers model folder")
+
+
+def test_two_runs_never_write_one_folder(tmp_path, capsys):
+    """A run folder held by a live process is refused; one left by a dead process is taken over."""
+    import subprocess
+    import sys as system
+
+    other = subprocess.Popen([system.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "run.lock").write_text(f"{other.pid}\n")
+        fails_with(capsys, train_ner(tmp_path / "run"), 1, f"is being written by another run (process {other.pid})")
+        assert not (tmp_path / "run" / "checkpoint").exists()
+    finally:
+        other.kill()
+        other.wait()
+    assert main(train_ner(tmp_path / "run")) == 0  # the holder is gone
+    assert main(train_ner(tmp_path / "run", "--resume", "--epochs", "2")) == 0  # this process's own lock

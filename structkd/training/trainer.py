@@ -8,8 +8,10 @@ uninterrupted one.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import math
+import os
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -23,7 +25,7 @@ from ..errors import UserError
 from .checkpoint import load_checkpoint, save_checkpoint
 from .sampling import Shuffled
 
-CHECKPOINT, BEST, LOG, CONFIG = "checkpoint", "best", "train_log.jsonl", "train_config.json"
+CHECKPOINT, BEST, LOG, CONFIG, LOCK = "checkpoint", "best", "train_log.jsonl", "train_config.json", "run.lock"
 
 
 class Task(Protocol):
@@ -85,7 +87,61 @@ class RunExistsError(UserError, RuntimeError):
 
 def check_output(output: str | Path, resume: bool) -> None:
     """Raise :class:`RunExistsError` if ``output`` holds a run (a checkpoint) and ``resume`` is not asked for, or
-    holds none to resume when it is."""
+    holds none to resume when it is, or is being written by another live process; then claim it for this one
+    (:func:`claim_output`)."""
+    claim_output(output)
+    try:
+        check_run(output, resume)
+    except RunExistsError:
+        _release(Path(output) / LOCK, os.getpid())
+        raise
+
+
+def claim_output(output: str | Path) -> None:
+    """Mark ``output`` as written by this process (``run.lock`` holds its id until it exits); raise
+    :class:`RunExistsError` if another live process holds it.  A lock left by a process that died is taken over."""
+    path = Path(output) / LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            holder = _lock_holder(path)
+            if holder is not None and holder != os.getpid() and _alive(holder):
+                raise RunExistsError(f"{output} is being written by another run (process {holder}); wait for it to "
+                                     "end, or choose another --output") from None
+            path.unlink(missing_ok=True)  # ours from an earlier run of this process, or a dead process's
+            continue
+        with os.fdopen(descriptor, "w") as lock:
+            lock.write(f"{os.getpid()}\n")
+        atexit.register(_release, path, os.getpid())
+        return
+
+
+def _lock_holder(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _release(path: Path, pid: int) -> None:
+    if _lock_holder(path) == pid:
+        path.unlink(missing_ok=True)
+
+
+def check_run(output: str | Path, resume: bool) -> None:
+    """The checks of :func:`check_output` on the run itself: a checkpoint to resume, or none to overwrite."""
     checkpoint = Path(output) / CHECKPOINT
     if checkpoint.exists() and not resume:
         raise RunExistsError(f"{output} already holds a run (found {checkpoint}); pass --resume to continue it, "
