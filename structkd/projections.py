@@ -22,7 +22,7 @@ from .structs.base import Factorization
 from .structs.chain import LinearChainCRF
 from .structs.local import HeadSelection, MaxEnt
 from .structs.second_order import SiblingMeanField
-from .structs.spans import SpanSegmentation, tag_marginals, tag_pair_marginals
+from .structs.spans import SpanSegmentation, check_span_tags, tag_marginals, tag_pair_marginals
 from .structs.tree import NonProjectiveDependencyCRF, ProjectiveDependencyCRF
 
 FIRST_ORDER = (ProjectiveDependencyCRF, NonProjectiveDependencyCRF, HeadSelection)
@@ -61,6 +61,40 @@ def _positions(dist) -> torch.Tensor:
     return torch.arange(n, device=dist.lengths.device) < dist.lengths.unsqueeze(-1)
 
 
+def _first_order(teacher, student) -> torch.Tensor:
+    """The teacher's arc marginals, conditioned on the student's support when it is smaller.
+
+    When the student cannot produce every output the teacher puts mass on (a head-selection teacher and a tree
+    student; a multi-root teacher and a single-root student; a non-projective teacher and a projective student)
+    the cross-entropy with the teacher itself is infinite.  An arc-factored teacher conditioned on the student's
+    trees, ``p_t(y | y a student tree)``, is the student's own tree CRF over the teacher's arc scores (a
+    head-selection teacher's per-word normalisers are constant over trees), so its marginals are exact, and the
+    KD term is the exact cross-entropy with it (over the trees both can produce); with the same support the two
+    are the same.  A mean-field
+    second-order teacher defines no distribution over trees: its (approximate) arc marginals are used as they
+    are, and for a tree student the KD term is then the student's expected score under them minus its log Z.
+    """
+    if isinstance(teacher, SiblingMeanField) or supports_contain(student, teacher):
+        return teacher.marginals
+    # the trees both can produce: projective if either is, several root children only if both allow them
+    projective = ProjectiveDependencyCRF in (type(teacher), type(student))
+    multiroot = student.multiroot and getattr(teacher, "multiroot", True)
+    tree = ProjectiveDependencyCRF if projective else NonProjectiveDependencyCRF
+    with torch.enable_grad():  # the tree CRFs take their marginals by autograd
+        scores = teacher.log_potentials.detach().requires_grad_()
+        return tree(scores, student.lengths, multiroot).marginals.detach()
+
+
+def supports_contain(student, teacher) -> bool:
+    """Whether every head vector the first-order ``teacher`` can produce is one the ``student`` can produce."""
+    if isinstance(student, HeadSelection):
+        return True
+    if isinstance(teacher, HeadSelection):
+        return False
+    roots = student.multiroot or not teacher.multiroot
+    return roots and (isinstance(student, NonProjectiveDependencyCRF) or isinstance(teacher, ProjectiveDependencyCRF))
+
+
 def _spans_to_tokens(teacher, student) -> torch.Tensor:
     return tag_marginals(teacher, _require_labels(student, "student"), _require_labels(teacher, "teacher"))
 
@@ -77,7 +111,7 @@ PROJECTIONS: dict[tuple[type, type], Callable] = {
     (MaxEnt, LinearChainCRF): _tokens_to_chain,
     (SpanSegmentation, MaxEnt): _spans_to_tokens,
     (SpanSegmentation, LinearChainCRF): _spans_to_chain,
-    **{(t, s): _same for t in FIRST_ORDER + (SiblingMeanField,) for s in FIRST_ORDER},
+    **{(t, s): _first_order for t in FIRST_ORDER + (SiblingMeanField,) for s in FIRST_ORDER},
 }
 
 #: the scenario each pair belongs to, for messages and reports.
@@ -114,16 +148,20 @@ def check_pair(teacher, student) -> None:
         raise ProjectionError(
             f"teacher and student sentence lengths differ: {teacher.lengths.tolist()} vs {student.lengths.tolist()}"
         )
+    t_size, s_size = _padded_length(teacher), _padded_length(student)
+    if t_size != s_size:
+        raise ProjectionError(f"teacher and student are padded to different lengths: {t_size} vs {s_size}")
     if isinstance(teacher, SpanSegmentation):
-        return  # the span -> tag projection validates the tag set against the entity types itself
+        try:
+            check_span_tags(_require_labels(student, "student"), _require_labels(teacher, "teacher"))
+        except ValueError as error:
+            raise ProjectionError(f"the student's tags do not fit the span teacher's entity types: {error}") from None
+        return
     if teacher.labels is not None and student.labels is not None and teacher.labels != student.labels:
         raise ProjectionError(f"teacher and student label sets differ: {teacher.labels} vs {student.labels}")
     t_dim, s_dim = _label_dim(teacher), _label_dim(student)
     if t_dim is not None and s_dim is not None and t_dim != s_dim:
         raise ProjectionError(f"teacher has {t_dim} labels, student has {s_dim}")
-    t_size, s_size = _padded_length(teacher), _padded_length(student)
-    if t_size != s_size:
-        raise ProjectionError(f"teacher and student are padded to different lengths: {t_size} vs {s_size}")
 
 
 def _padded_length(dist) -> int:

@@ -98,10 +98,14 @@ def enumerated_teacher(potentials, outputs, parts_fn):
 
 
 def same_family_case(family, t_kind, s_kind, n, **kw):
+    """A teacher and a student of one family; the teacher's distribution is conditioned on the outputs both can
+    produce (the exact cross-entropy when the student cannot produce all of the teacher's: a tree student of a
+    head-selection, multi-root or non-projective teacher; the same distribution otherwise)."""
     t_make, t_shape, outputs, t_parts = family(t_kind, n=n, **kw)
     s_make, s_shape, s_outputs, s_parts = family(s_kind, n=n, **kw)
     t_pot = torch.randn(t_shape, dtype=DT)
-    return Case(t_make(t_pot), s_make, s_shape, outputs, enumerated_teacher(t_pot, outputs, t_parts), s_parts,
+    shared = [y for y in outputs if y in s_outputs]
+    return Case(t_make(t_pot), s_make, s_shape, shared, enumerated_teacher(t_pot, shared, t_parts), s_parts,
                 [s_parts(y) for y in s_outputs])
 
 

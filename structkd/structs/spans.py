@@ -272,6 +272,12 @@ def _tag_map(tags: Sequence[str], types: Sequence[str]) -> torch.Tensor:
     return mapping
 
 
+def check_span_tags(tags: Sequence[str], types: Sequence[str]) -> None:
+    """Raise ValueError unless ``tags`` is a BIO or BIOES tag set of exactly the entity ``types`` (what
+    :func:`tag_marginals` needs)."""
+    _tag_map(tags, types)
+
+
 def _type_names(dist: SpanSegmentation, types: Sequence[str] | None) -> Sequence[str]:
     """``types``, or the distribution's ``labels`` when omitted; one name per span type."""
     types = dist.labels if types is None else types
