@@ -375,3 +375,25 @@ def test_the_docstring_example_runs():
 
     result = doctest.testmod(module)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_after_the_target_widths_the_masks_are_frozen_and_trained_through():
+    teacher = tiny_bert(11)
+    compacted = CompactedBert(teacher, target_shape(teacher.config, 24, 2), schedule=MaskSchedule(2, 2)).double()
+    optimizer = torch.optim.AdamW(compacted.parameters())
+    ids, mask = batch(11)
+    for step in range(1, 5):
+        compacted.update(optimizer, step)
+    assert compacted.at_target and (~compacted.masks.residual).sum() == 24
+    frozen = [m.clone() for m in compacted.masks]
+    with torch.no_grad():  # the norms change so that other units would now score lowest
+        compacted.layers[0].value.left.mul_(torch.linspace(2, 0.1, 48, dtype=torch.float64))
+    for step in range(5, 9):
+        compacted.update(optimizer, step)
+    assert all(torch.equal(a, b) for a, b in zip(frozen, compacted.masks))
+    compacted.train()
+    no_dropout(compacted)
+    training = compacted(input_ids=ids, attention_mask=mask).last_hidden_state
+    compacted.eval()
+    evaluation = compacted(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert torch.equal(training, evaluation) and training[..., ~compacted.masks.residual].abs().max() == 0

@@ -18,7 +18,10 @@ compactor row or column, bias entry and LayerNorm entry by ``min(lam, 1) C p`` a
 ``(1 - beta1) (lam - 1) C p`` to its Adam first moment, so that pruned entries shrink about ``lam`` times
 faster than kept ones learn (ResRep-style gradient resetting, as the reference code does; the reference also
 decays the whole first moment by ``beta1`` once more, which is not copied).  LayerNorm statistics are taken
-over ``S_h`` only.
+over ``S_h`` only.  Once the target widths are reached the masks are frozen and training applies them, as
+evaluation does: the remaining steps train the student at its final shape.  (The reference keeps the masks
+soft for its 400k steps, by which time the pulled entries are gone; over a fine-tuning budget of a few
+thousand steps they are not, and a student cut at the end lost most of its accuracy: benchmarks/results/wid.md.)
 
 Evaluation mode and :meth:`CompactedBert.merge` use the masks at the target widths (those of the schedule
 once it has reached them, else the target-width masks of the current norms).  ``merge`` multiplies the
@@ -220,7 +223,7 @@ class CompactedBert(nn.Module):
 
     Called as the ``transformers`` model is, ``model(input_ids=(B, T), attention_mask=(B, T))``, it returns
     an object whose ``last_hidden_state`` is ``(B, T, H)`` at the teacher's width ``H`` (the pruned
-    dimensions are 0 in evaluation mode).
+    dimensions are 0 in evaluation mode, and in training once the target widths are reached).
     """
 
     def __init__(self, bert: nn.Module, shape: BertShape, layers: Sequence[int] | None = None,
@@ -303,16 +306,19 @@ class CompactedBert(nn.Module):
             getattr(self, f"{name}_mask").copy_(mask)
         self.step.fill_(step)
 
+    @property
+    def at_target(self) -> bool:
+        """Whether the schedule has reached the target widths (the masks are then frozen and applied)."""
+        return int(self.step) >= self.schedule.target_step
+
     def shipping_masks(self) -> Masks:
         """The masks at the target widths: the current ones once the schedule has reached them, else the
         target-width masks of the current norms (what evaluation and :meth:`merge` use)."""
-        if int(self.step) >= self.schedule.target_step:
-            return self.masks
-        return self.masks_at(self.schedule.target_step)
+        return self.masks if self.at_target else self.masks_at(self.schedule.target_step)
 
     # ------------------------------------------------------------------ forward
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Hidden:
-        hard = not self.training
+        hard = not self.training or self.at_target
         masks = self.shipping_masks() if hard else self.masks
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(torch.zeros_like(input_ids))
@@ -352,9 +358,9 @@ class CompactedBert(nn.Module):
         """The WID part of training step ``step`` (1-based), between ``backward`` (and gradient clipping) and
         ``optimizer.step()``: recompute the masks when the schedule says so, then edit the gradients (and the
         Adam first moments) as the module docstring says."""
-        self.step.fill_(step)
-        if self.schedule.updates_at(step):
+        if self.schedule.updates_at(step) and step <= self.schedule.target_step:
             self.set_masks(self.masks_at(step), step)
+        self.step.fill_(step)
         if step <= self.schedule.interval:
             for compactor in self.compactors():
                 if compactor.grad is not None:
