@@ -127,8 +127,9 @@ def add_compression_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--wid-lambda", type=NONNEGATIVE, default=20.0,
                        help="wid: how many times faster pruned rows and columns are pulled to zero")
     group.add_argument("--wid-penalty", type=NONNEGATIVE, default=1.0, help="wid: the L2 coefficient of that pull")
-    group.add_argument("--wid-compactor-lr-scale", type=POSITIVE, default=10.0, metavar="S",
-                       help="wid: the compactors learn at S times --lr")
+    group.add_argument("--wid-compactor-lr-scale", type=POSITIVE, default=1.0, metavar="S",
+                       help="wid: the compactors learn at S times --lr (at 10x, Adam moves every entry of the "
+                            "identity compactors by --lr * 10 a step and the inherited model fell apart)")
 
 
 def layer_list(text: str) -> list[int]:

@@ -62,7 +62,7 @@ class CompactionTask:
         compactor_lr_scale: the compactors' learning rate over the rest's (the trainer's ``lr``).
     """
 
-    def __init__(self, base, gold, compactor_lr_scale: float = 10.0):
+    def __init__(self, base, gold, compactor_lr_scale: float = 1.0):
         self.base, self.gold, self.model = base, gold, base.model
         self.compacted = self.model.encoder.model
         self.compactor_lr_scale = compactor_lr_scale
