@@ -52,8 +52,8 @@ def read_columns(path: str | os.PathLike, *, token_column: int, tag_column: int 
             raise DataError(path, number, f"token id {fields[id_column]!r} in column {id_column}; expected "
                             f"{position} (token ids count 1, 2, 3, ... in each sentence)")
         if tag_column is not None and tag_column % len(fields) == token_column % len(fields):
-            raise DataError(path, number, f"only the token, no tag column; expected a tag (or _ in a file to tag) "
-                            f"after it")
+            raise DataError(path, number, "only the token, no tag column; expected a tag (or _ in a file to tag) "
+                            "after it")
         if not fields[token_column]:
             raise DataError(path, number, f"empty token in column {token_column}; expected a word form")
         return fields
