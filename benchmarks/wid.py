@@ -26,7 +26,6 @@ import datetime
 import fnmatch
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ import torch
 
 import ner
 import parsing
-from harness import ROOT, RESULT, Run, Setup, execute, machine, table, teacher_run, training_argv
+from harness import ROOT, RESULT, Run, Scores, Setup, execute, machine, table, teacher_run, training_argv
 from objective_speed import code_version, cpu_seconds, other_load
 from structkd.compression import random_bert, target_shape
 from structkd.encoders import TransformerEncoder
@@ -204,15 +203,14 @@ def speed_path(kept: Path, task: str) -> Path:
 
 
 # ----------------------------------------------------------------------------- report
-def scores(results: dict, names: list[str], split: str, metric: str) -> list[float]:
-    return [results[n][split][metric] for n in names if n in results]
-
-
-def cell(values: list[float], planned: int) -> str:
+def cell(scores: Scores, split: str) -> str:
+    """A row's mean (± the seed deviation) on ``split``, with how many of its seeds are done when not all."""
+    values = getattr(scores, split)
     if not values:
         return "not run"
-    text = f"{statistics.mean(values):.2f}" + (f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else "")
-    return text + ("" if len(values) == planned else f" ({len(values)} of {planned} seeds)")
+    std = scores.std(split)
+    text = f"{scores.mean(split):.2f}" + ("" if std is None else f" ± {std:.2f}")
+    return text + ("" if scores.complete else f" ({len(values)} of {scores.planned} seeds)")
 
 
 def task_section(kept: Path, task: str, seeds: int) -> list[str]:
@@ -235,15 +233,14 @@ def task_section(kept: Path, task: str, seeds: int) -> list[str]:
     for shape in SHAPES:
         means = {}
         for encoder, objective in ROWS:
-            names = [row_name(shape, encoder, objective, s) for s in range(seeds)]
-            test, dev = scores(results, names, "test", metric), scores(results, names, "dev", metric)
-            means[(encoder, objective)] = (dev, test)
-            kept = (f"{statistics.mean(test) / teacher_test:.1%}" if task == "ner" else
-                    f"{statistics.mean(test) - teacher_test:+.2f}") if test else ""
-            params = next((f"{results[n]['parameters']:,}" for n in names if n in results), "")
+            runs = [row_run(setup, task, shape, encoder, objective, s) for s in range(seeds)]
+            scores = means[(encoder, objective)] = Scores.of(runs, results, metric)
+            share = (f"{scores.mean() / teacher_test:.1%}" if task == "ner" else
+                     f"{scores.mean() - teacher_test:+.2f}") if scores.test else ""
+            params = next((f"{results[r.name]['parameters']:,}" for r in runs if r.name in results), "")
             method = "gold only" if objective == "none" else f"{objective} KD"
             rows.append([shape_name(shape), {"wid": "WID", "sliced": "layer-sliced", "random-bert": "random init"}[encoder],
-                         method, cell(dev, seeds), cell(test, seeds), kept, params])
+                         method, cell(scores, "dev"), cell(scores, "test"), share, params])
         checks.append(shape_check(task, shape, means, teacher_test, speed))
     lines += table(["shape", "student", "objective", f"dev {label}", f"test {label}",
                     "of the teacher's F1" if task == "ner" else "test LAS - teacher's", "parameters"], rows)
@@ -255,22 +252,22 @@ def task_section(kept: Path, task: str, seeds: int) -> list[str]:
 
 def shape_check(task: str, shape, means: dict, teacher_test: float, speed: dict | None) -> str:
     name = shape_name(shape)
-    wid = {o: scores for (e, o), scores in means.items() if e == "wid" and scores[1]}
+    wid = {o: scores for (e, o), scores in means.items() if e == "wid" and scores.test}
     ratio = shape_speed_ratio(speed, shape)
     speed_text = f"{ratio:.1f}x the teacher's batch-32 speed" if ratio else "speed not measured"
     if not wid:
         return f"{name}: not measured (no WID row has run); {speed_text}"
-    objective, (_, test) = max(wid.items(), key=lambda kv: statistics.mean(kv[1][0]))  # chosen on dev
-    mean = statistics.mean(test)
+    objective, best = max(wid.items(), key=lambda kv: kv[1].mean("dev"))  # chosen on dev
+    mean = best.mean()
     keeps = mean / teacher_test >= 0.97 if task == "ner" else teacher_test - mean <= 1.5
-    sliced = means[("sliced", "structural")][1]
-    if len(test) > 1 and len(sliced) > 1:
-        spread = max(statistics.stdev(test), statistics.stdev(sliced))
-        beats = f"{'beats' if mean - statistics.mean(sliced) > spread else 'does not beat'} the sliced baseline " \
-                f"({mean - statistics.mean(sliced):+.2f}, seed deviation {spread:.2f})"
+    sliced = means[("sliced", "structural")]
+    if best.std() is not None and sliced.std() is not None:
+        spread = max(best.std(), sliced.std())
+        beats = f"{'beats' if mean - sliced.mean() > spread else 'does not beat'} the sliced baseline " \
+                f"({mean - sliced.mean():+.2f}, seed deviation {spread:.2f})"
     else:
         beats = "against the sliced baseline: needs 2+ seeds of both" + (
-            f" (1 seed: {mean - statistics.mean(sliced):+.2f})" if sliced else "")
+            f" (1 seed: {mean - sliced.mean():+.2f})" if sliced.test else "")
     verdict = "met" if keeps and ratio and ratio >= 5 else "missed" if ratio else "open"
     method = "gold only" if objective == "none" else f"{objective} KD"
     return (f"{name}: {verdict} on accuracy and speed: WID + {method} at {mean:.2f} "

@@ -257,7 +257,8 @@ class CompactedBert(nn.Module):
         pooler = getattr(bert, "pooler", None)
         eye = torch.eye(base.hidden_size, dtype=weight.dtype, device=weight.device)
         self.register_buffer("pooler_weight", eye if pooler is None else pooler.dense.weight.detach().clone())
-        self.register_buffer("pooler_bias", eye[0] * 0 if pooler is None else pooler.dense.bias.detach().clone())
+        self.register_buffer("pooler_bias", weight.new_zeros(base.hidden_size) if pooler is None
+                             else pooler.dense.bias.detach().clone())
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         full = self.masks_at(0)
         for name, mask in zip(Masks._fields, full):

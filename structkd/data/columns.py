@@ -76,10 +76,10 @@ def write_columns(path: str | os.PathLike, sentences: Iterable[Sentence],
     """Write ``sentences`` as a column file: each one's comments, its token lines and a blank line.
 
     Without ``predicted_tags`` every field is written as read, so an unmodified file in this layout (LF line
-    ends, one blank line after each sentence, comments at its end included) comes back byte for byte. With them (one tag sequence per
-    sentence, BIO or BIOES), they are converted to ``scheme`` and replace field ``tag_column``, or are
-    appended as a last field when ``tag_column`` is ``None``. Fields are joined by ``delimiter`` (``None``:
-    one space).
+    ends, one blank line after each sentence, comments at its end included) comes back byte for byte. With
+    them (one tag sequence per sentence, BIO or BIOES), they are converted to ``scheme`` and replace field
+    ``tag_column``, or are appended as a last field when ``tag_column`` is ``None``. Fields are joined by
+    ``delimiter`` (``None``: one space).
     """
     sentences = list(sentences)
     if predicted_tags is None:

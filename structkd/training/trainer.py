@@ -127,11 +127,11 @@ def _lock_holder(path: Path) -> int | None:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # PermissionError: alive, another user's
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True
 
 
@@ -215,7 +215,6 @@ class Trainer:
         check_output(self.output, resume)
         if resume and settings.exists():
             check_resumed_config(json.loads(settings.read_text()), self.config, self.output)
-        self.output.mkdir(parents=True, exist_ok=True)
         settings.write_text(json.dumps(asdict(self.config), indent=2))
         if not resume:
             set_seed(self.config.seed)
