@@ -11,6 +11,10 @@ layout.  pytorch-crf is timed on its log-likelihood forward + backward, which co
 gradient.  Before timing, every peer's log Z is checked against ours on the same scores (layouts
 converted), so that the comparison is apples to apples.  Target: ours at least as fast as the fastest peer.
 
+Table 2b -- the matrix-tree against torch-struct and SuPar at n = 25, 50, 100 in float32 and float64, with
+each library's log Z error on peaked scores (scale 20 and 50) and the share of sentences our LU check sends to
+the exact elimination.  Target: ours / torch-struct <= 1 everywhere.
+
 All numbers come from one process run: float32, ``torch.set_num_threads(--threads)``, warm-up runs,
 then the median of ``--repeats`` timed runs (``time.perf_counter``).  Sentences are full length (no
 padding).
@@ -59,6 +63,7 @@ from structkd import (  # noqa: E402
     HeadSelection, LinearChainCRF, NonProjectiveDependencyCRF, ProjectiveDependencyCRF,
     cross_entropy, gold_loss, kd_term, project,
 )
+from structkd.structs.matrix_tree import exact_log_partition, lu_log_partition  # noqa: E402
 
 BATCH = 32
 WARMUP = 3
@@ -83,13 +88,14 @@ class Sizes:
     """The problem sizes of one run."""
 
     chain: list[tuple[int, int]]  # (n, C) for both tables
-    tree: list[int]  # n for both tables
+    tree: list[int]  # n for both tables (projective trees; the non-projective ones in Table 1)
+    matrix_tree: list[int]  # n for the matrix-tree table
     repeats: int
     warmup: int
 
 
-FULL = dict(chain=[(25, 9), (50, 9), (25, 17), (50, 17)], tree=[25, 50])
-QUICK = dict(chain=[(6, 4)], tree=[6])
+FULL = dict(chain=[(25, 9), (50, 9), (25, 17), (50, 17)], tree=[25, 50], matrix_tree=[25, 50, 100])
+QUICK = dict(chain=[(6, 4)], tree=[6], matrix_tree=[6])
 
 
 # ----------------------------------------------------------------------------- timing
@@ -267,9 +273,9 @@ def eisner_contenders(n: int, peers: dict) -> list[Contender]:
     return out
 
 
-def matrix_tree_contenders(n: int, peers: dict) -> list[Contender]:
+def matrix_tree_contenders(n: int, peers: dict, dtype: torch.dtype = torch.float32) -> list[Contender]:
     """Non-projective single-root dependency CRFs over the same arc scores."""
-    scores = leaf(BATCH, n + 1, n + 1)
+    scores = leaf(BATCH, n + 1, n + 1).detach().to(dtype).requires_grad_()
     out = [_contender("structkd", lambda: NonProjectiveDependencyCRF(scores).partition, [scores])]
     if peers["torch-struct"]:
         arcs = arcs_to_torch_struct(scores.detach()).requires_grad_()
@@ -281,6 +287,64 @@ def matrix_tree_contenders(n: int, peers: dict) -> list[Contender]:
         out.append(_contender(
             "SuPar", lambda: peers["SuPar"].MatrixTree(s_arc, multiroot=False).log_partition, [s_arc]))
     return out
+
+
+# ----------------------------------------------------------------------------- Table 2b: matrix-tree
+PEAKED_SCALES = (20.0, 50.0)  # arc scores = scale x randn: trained parsers' scores span tens of nats
+DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
+MATRIX_TREE_TARGET = 1.0  # ours / torch-struct
+
+
+def peaked_accuracy(n: int, dtype: torch.dtype, peers: dict) -> dict:
+    """On a batch of ``n``-word sentences per scale of :data:`PEAKED_SCALES` (and scale 1): each library's
+    worst |log Z - exact| computed in ``dtype`` (exact: our elimination in float64, checked against
+    enumeration in Table 3), and the share of sentences our LU check sends to the exact elimination."""
+    errors, refused = {}, {}
+    for scale in (1.0, *PEAKED_SCALES):
+        scores = scale * torch.randn(BATCH, n + 1, n + 1, dtype=torch.float64,
+                                     generator=torch.Generator().manual_seed(int(scale)))
+        lengths = torch.full((BATCH,), n)
+        exact = exact_log_partition(scores, lengths)
+        refused[scale] = (~lu_log_partition(scores, lengths)[1]).double().mean().item()
+        if scale in PEAKED_SCALES:
+            values = _matrix_tree_log_z(scores.to(dtype), peers, batch=True)
+            errors[scale] = {name: _worst_error(value, exact) for name, value in values.items()}
+    return {"errors": errors, "refused": refused}
+
+
+def _worst_error(value: torch.Tensor, exact: torch.Tensor) -> float:
+    error = (value.double() - exact).abs()
+    return error.max().item() if torch.isfinite(error).all() else float("inf")
+
+
+def matrix_tree_table(rows: list[dict], peers: dict) -> list[str]:
+    """Table 2b in markdown: speed against the peers and log Z error on peaked scores, per dtype and size."""
+    names = ["structkd", *(p for p in ("torch-struct", "SuPar") if peers[p])]
+    error_cells = [f"scale {s:g}: {n}" for s in PEAKED_SCALES for n in names]
+    lines = [
+        "## Table 2b: matrix-tree (single root), ours vs peers, with the log Z error on peaked scores",
+        "",
+        f"Target: ours / torch-struct <= {MATRIX_TREE_TARGET:g} at every size and dtype, and exact.  Timing as in "
+        "Table 2 (scores = randn).  Ours runs a batched LU in float64 and checks each sentence's pivots against "
+        "their subtraction-free values (`structkd.structs.matrix_tree`); the sentences it refuses go to the "
+        "exact elimination.  *Error*: worst |log Z - exact| over a batch of 32 sentences with scores = "
+        "scale x randn, each library computing in the row's dtype (exact: our elimination in float64; inf "
+        "where a library returned inf or NaN).  *Exact path*: the share of sentences our check refused at "
+        "scale 1, " + " and ".join(f"{s:g}" for s in PEAKED_SCALES) + ".",
+        "",
+        "| size | " + " | ".join(f"{n} ms" for n in names) + " | ours / torch-struct | met | "
+        + " | ".join(f"error, {c}" for c in error_cells) + " | exact path |",
+        "|---|" + "---:|" * len(names) + "---:|:-:|" + "---:|" * len(error_cells) + "---:|",
+    ]
+    for r in rows:
+        ms = r["ms"]
+        ratio = ms["structkd"] / ms["torch-struct"] if "torch-struct" in ms else None
+        speed = " | ".join(f"{ms[n]:.2f}" for n in names)
+        met = f"{ratio:.2f}x | {_yes(ratio <= MATRIX_TREE_TARGET)}" if ratio is not None else "— | —"
+        errors = " | ".join(f"{r['errors'][s][n]:.1e}" for s in PEAKED_SCALES for n in names)
+        refused = " / ".join(f"{share:.0%}" for share in r["refused"].values())
+        lines.append(f"| {r['size']} | {speed} | {met} | {errors} | {refused} |")
+    return lines
 
 
 # ----------------------------------------------------------------------------- Table 3: matrix-tree accuracy
@@ -322,14 +386,16 @@ def matrix_tree_errors(peers: dict, n: int = 4) -> list[dict]:
     return rows
 
 
-def _matrix_tree_log_z(scores: torch.Tensor, peers: dict) -> dict[str, torch.Tensor]:
-    out = {"structkd": NonProjectiveDependencyCRF(scores).partition[0]}
+def _matrix_tree_log_z(scores: torch.Tensor, peers: dict, batch: bool = False) -> dict[str, torch.Tensor]:
+    """Each library's single-root log Z of ``scores`` (``(B,)`` with ``batch``, else sentence 0's)."""
+    pick = (lambda v: v) if batch else (lambda v: v[0])
+    out = {"structkd": pick(NonProjectiveDependencyCRF(scores).partition.detach())}
     if peers["torch-struct"]:
         arcs = arcs_to_torch_struct(scores).requires_grad_()
-        out["torch-struct"] = _or_nan(lambda: peers["torch-struct"].NonProjectiveDependencyCRF(
-            arcs, multiroot=False).partition[0])
+        out["torch-struct"] = _or_nan(lambda: pick(peers["torch-struct"].NonProjectiveDependencyCRF(
+            arcs, multiroot=False).partition))
     if peers["SuPar"]:
-        out["SuPar"] = _or_nan(lambda: peers["SuPar"].MatrixTree(scores.clone(), multiroot=False).log_partition[0])
+        out["SuPar"] = _or_nan(lambda: pick(peers["SuPar"].MatrixTree(scores.clone(), multiroot=False).log_partition))
     return out
 
 
@@ -347,9 +413,9 @@ def accuracy_table(rows: list[dict]) -> list[str]:
         "## Table 3: matrix-tree accuracy on peaked scores",
         "",
         f"Worst |log Z - exact| over {ACCURACY_SEEDS} random single-root instances of 4 words (float64, exact "
-        "by enumerating every tree), arc scores = scale x randn.  Ours eliminates without subtraction; "
-        "LU-based log-determinants lose log Z once the words' preferred heads form cycles that outweigh every "
-        "tree, which is why ours is slower in Table 2.",
+        "by enumerating every tree), arc scores = scale x randn.  LU-based log-determinants lose log Z once "
+        "the words' preferred heads form cycles that outweigh every tree; ours checks its LU per sentence and "
+        "eliminates without subtraction where the check fails.",
         "",
         "| scale | " + " | ".join(names) + " |",
         "|---:|" + "---:|" * len(names),
@@ -453,7 +519,8 @@ def header(threads: int, sizes: Sizes, load: float) -> list[str]:
         f"- machine: {cpu}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), "
         f"Python {platform.python_version()}",
         f"- software: structkd {structkd.__version__} ({code_version()}), {versions}",
-        f"- timing: float32, torch.set_num_threads({threads}), batch {BATCH}, full-length sentences, "
+        f"- timing: float32 (Table 2b: float32 and float64), torch.set_num_threads({threads}), batch {BATCH}, "
+        "full-length sentences, "
         f"{sizes.warmup} warm-up runs, median of {sizes.repeats} runs (time.perf_counter), all in one process",
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}; other processes kept on average "
         f"{load:.2f} of the {os.cpu_count()} cores busy during the run (contention inflates timings)",
@@ -547,15 +614,22 @@ def run(sizes: Sizes, threads: int) -> str:
     table2, checks = [], []
     cases = [("chain", f"n={n} C={c}", lambda n=n, c=c: chain_contenders(n, c, peers)) for n, c in sizes.chain]
     cases += [(name, f"n={n}", lambda n=n, build=build: build(n, peers))
-              for name, build in (("Eisner", eisner_contenders), ("matrix-tree", matrix_tree_contenders))
-              for n in sizes.tree]
+              for n in sizes.tree for name, build in (("Eisner", eisner_contenders),)]
     for structure, size, build in cases:
         row, row_checks = structure_row(structure, size, build(), sizes)
         table2.append(row)
         checks += row_checks
+    matrix_tree = []
+    for dtype in (torch.float32, torch.float64):
+        for n in sizes.matrix_tree:
+            row, row_checks = structure_row("matrix-tree", f"n={n} {DTYPE_NAMES[dtype]}",
+                                            matrix_tree_contenders(n, peers, dtype), sizes)
+            matrix_tree.append(row | peaked_accuracy(n, dtype, peers))
+            checks += row_checks
     load = other_load(start, cpu_seconds(), time.perf_counter() - wall)
     sections = [header(threads, sizes, load), objective_table(table1), structure_table(table2, peers),
-                accuracy_table(matrix_tree_errors(peers)), check_table(checks), missing_peers(peers)]
+                matrix_tree_table(matrix_tree, peers), accuracy_table(matrix_tree_errors(peers)),
+                check_table(checks), missing_peers(peers)]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
 
 
@@ -578,7 +652,7 @@ def main(argv=None) -> None:
     torch.manual_seed(0)
     grid = QUICK if args.quick else FULL
     repeats = args.repeats or (2 if args.quick else REPEATS)
-    sizes = Sizes(grid["chain"], grid["tree"], repeats, 1 if args.quick else WARMUP)
+    sizes = Sizes(grid["chain"], grid["tree"], grid["matrix_tree"], repeats, 1 if args.quick else WARMUP)
     report = run(sizes, args.threads)
     print(report, end="")
     out = args.out or (None if args.quick else DEFAULT_OUT)

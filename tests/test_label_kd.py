@@ -43,7 +43,6 @@ def test_arc_plus_relation_kd_is_the_labelled_tree_cross_entropy_with_gradient(n
     lengths = torch.tensor([n])
     teacher = NonProjectiveDependencyCRF(t_arcs.unsqueeze(0), lengths)
     student = NonProjectiveDependencyCRF(s_arcs.unsqueeze(0), lengths)
-    heads = torch.arange(n + 1).expand(1, n, n + 1)  # every head of every word 1..n
     weights = teacher.marginals[:, 1:]  # (1, n, n+1) [m, h]
     ours = kd_from_marginals(teacher.marginals, student)[0] + label_cross_entropy(
         weights, t_rels[1:].softmax(-1).unsqueeze(0), s_rels[1:].unsqueeze(0))[0]

@@ -12,14 +12,14 @@ allows any number.  Decoded trees are head vectors ``(B, N+1)``: ``heads[b, m]``
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from torch.distributions.utils import lazy_property
 from torch_struct.semirings import LogSemiring
 
-from .base import DynamicProgram, Factorization, length_mask
+from .base import DynamicProgram, Factorization
 from .local import head_mask, heads_to_arcs, semiring_masked
+from .matrix_tree import matrix_tree_log_partition
 from .mst import mst
 
 
@@ -95,7 +95,8 @@ def _arc_stripes(phi):
 
 # ----------------------------------------------------------------------------- non-projective: matrix-tree
 class MatrixTree(DynamicProgram):
-    """Log Z of non-projective trees by the matrix-tree theorem (log semiring only).
+    """Log Z of non-projective trees by the matrix-tree theorem (log semiring only): a batched LU whose
+    trust is checked per sentence, and the exact elimination for the rest (:mod:`.matrix_tree`).
 
     The determinant has no semiring form, so any other semiring raises ``NotImplementedError``;
     the marginals still come from autograd through ``log Z`` (see :class:`DynamicProgram`).
@@ -112,87 +113,6 @@ class MatrixTree(DynamicProgram):
 
     def _semiring_sum(self, phi, lengths):
         return matrix_tree_log_partition(phi[0], lengths, self.multiroot).unsqueeze(0)
-
-
-def matrix_tree_log_partition(phi: torch.Tensor, lengths: torch.Tensor, multiroot: bool = False) -> torch.Tensor:
-    """``(B,)`` exact log Z over non-projective trees of ``(B, N+1, N+1)`` scores ``[m, h]``.
-
-    Weights ``A[m, h] = exp(phi[m, h] - c_m)`` on the allowed arcs (0 elsewhere), shifted per word by
-    ``c_m = max_h phi[m, h]`` (a tree has one arc per word: ``log Z = log Z(A) + sum_m c_m``).  With
-    ``W = A[1:, 1:]`` (arcs between words), ``r = A[1:, 0]`` (root arcs) and ``D(x) = diag(x)``, the
-    matrix-tree theorem (Koo et al. 2007) gives::
-
-        Z_multiroot = det(D(W 1 + r) - W)
-        Z_single    = sum_m r_m det(minor_m(D(W 1) - W)) = d/dt det(D(W 1 + t r) - W) at t = 0
-
-    Both are M-matrix determinants, computed by :func:`_eliminate` without any subtraction, hence to
-    full relative precision however peaked the scores (LU, as in ``slogdet``, loses log Z entirely once
-    the heads the words prefer form cycles that outweigh every tree by some 15-30 nats, even in
-    float64).  The work is done in float64 and returned in ``phi``'s dtype.  A padding word hangs from
-    word 1 with weight 1 (a factor 1 in every tree), so a padded batch gives the same values as each
-    sentence alone.  Differentiable (twice).
-    """
-    n = phi.shape[-1] - 1
-    scores = phi.double().masked_fill(~head_mask(lengths, n), float("-inf"))
-    shift = scores.amax(-1, keepdim=True).detach()
-    shift = shift.masked_fill(~torch.isfinite(shift), 0.0)  # the root row and padding rows
-    weights = (scores - shift).exp()[:, 1:]  # (B, N, N+1): row m-1 holds the heads of word m, root first
-    hang = torch.zeros_like(weights)
-    hang[..., 1] = (~length_mask(lengths, n)).to(weights.dtype)
-    weights = weights + hang
-    if not multiroot:
-        weights = _permute_words(weights, _reached_by_all_first(weights[..., 1:]))
-    log_pivots, root_weight = _eliminate(weights, first_head=0 if multiroot else 1)
-    return (log_pivots + root_weight.log() + shift[:, 1:, 0].sum(-1)).to(phi.dtype)
-
-
-def _eliminate(a: torch.Tensor, first_head: int):
-    """Gaussian elimination in the GTH form (Grassmann, Taksar & Heyman 1985): only sums, products and
-    quotients of nonnegative numbers.
-
-    ``a``: ``(B, n, n+1)`` nonnegative weights, ``a[:, m-1, h]`` of the arc ``h -> m`` (column 0 the
-    root; the diagonal ``a[:, m-1, m]`` is never read).  Words ``n, ..., 2`` are eliminated, each folding
-    the paths through it into the remaining arcs::
-
-        p_k        = sum_{first_head <= h < k} a[k-1, h]            (the pivot)
-        a[m-1, h] += a[m-1, k] a[k-1, h] / p_k                     (m < k, h < k)
-
-    With ``first_head = 0`` the pivots are those of ``D(W 1 + r) - W`` and ``det = prod_k p_k * a[0, 0]``.
-    With ``first_head = 1`` they are those of ``D(W 1) - W`` while the root column is carried along as
-    a first-order term, and ``prod_k p_k * a[0, 0] = d/dt det(D(W 1 + t r) - W)`` at ``t = 0``.
-    Returns ``(sum_k log p_k, a[0, 0])``, both ``(B,)``.
-    """
-    pivots = []
-    for k in range(a.shape[1], 1, -1):
-        heads = a[:, k - 1, :k]  # (B, k): the remaining heads of word k, root first
-        pivot = heads[:, first_head:].sum(-1, keepdim=True)
-        a = torch.addcmul(a[:, : k - 1, :k], a[:, : k - 1, k : k + 1], (heads / pivot).unsqueeze(1))
-        pivots.append(pivot)
-    log_pivots = torch.cat(pivots, -1).log().sum(-1) if pivots else a.new_zeros(a.shape[0])
-    return log_pivots, a[:, 0, 0]
-
-
-def _reached_by_all_first(w: torch.Tensor) -> torch.Tensor:
-    """``(B, n)`` word order that puts first a word every word reaches by following heads of positive
-    weight in ``w`` (``(B, n, n)``, ``[m-1, h-1]``), so that no single-root pivot is 0.  The identity
-    when all arcs are finite.  Reachability by ``ceil(log2 n)`` squarings of the boolean adjacency.
-    """
-    batch, n = w.shape[0], w.shape[-1]
-    reach = (w > 0) | torch.eye(n, dtype=torch.bool, device=w.device)
-    for _ in range(math.ceil(math.log2(max(n, 2)))):
-        reach = (reach.float() @ reach.float()) > 0  # path counts <= n: exact in float32
-    first = reach.all(1).to(torch.uint8).argmax(-1)  # (B,): the first word reached by all (0 if none)
-    order = torch.arange(n, device=w.device).repeat(batch, 1)
-    order[torch.arange(batch, device=w.device), first] = 0
-    order[:, 0] = first
-    return order
-
-
-def _permute_words(a: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    """``(B, n, n+1)`` weights with rows and word columns (1..n; the root column stays) in ``order``."""
-    rows = a.gather(1, order.unsqueeze(-1).expand_as(a))
-    columns = torch.cat((order.new_zeros(order.shape[0], 1), order + 1), -1)
-    return rows.gather(2, columns.unsqueeze(1).expand_as(a))
 
 
 # ----------------------------------------------------------------------------- the distributions
@@ -244,7 +164,8 @@ class ProjectiveDependencyCRF(TreeFactorization):
 
 class NonProjectiveDependencyCRF(TreeFactorization):
     """Distribution over all (non-projective) trees: log Z by the matrix-tree theorem
-    (:func:`matrix_tree_log_partition`), marginals by autograd, decoding by Chu-Liu-Edmonds.
+    (:func:`matrix_tree_log_partition`: a checked LU fast path, exact elimination where the check refuses it),
+    marginals in closed form (fast path) or by autograd, decoding by Chu-Liu-Edmonds.
 
     ``partition`` and ``marginals`` are the inherited lazy properties (log semiring only); entropy,
     cross-entropy and KL use the exponential-family identities (``mu`` the marginals)::
