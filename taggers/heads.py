@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from structkd import LinearChainCRF, MaxEnt, SpanSegmentation, allowed_transitions, constraint_scores
+from structkd.decoders import emission_pair_scores, viterbi
 from structkd.schemes import Entity, detect_scheme, entities_to_tags, entity_types, parse_tag, tags_to_entities
 from structkd.vocab import Vocab
 
@@ -31,7 +32,15 @@ def is_entity_scheme(tags: Sequence[str]) -> bool:
     return True
 
 
-class LabelHead(nn.Module):
+class Head(nn.Module):
+    """Base of the heads: ``head(vectors, lengths)`` gives the factorization, ``tags(dist)`` its decoded tags."""
+
+    def decode(self, vectors: torch.Tensor, lengths: torch.Tensor) -> list[list[str]]:
+        """The best tags of every sentence of ``(B, N, H)`` word vectors."""
+        return self.tags(self(vectors, lengths))
+
+
+class LabelHead(Head):
     """Base of the heads that give one label per token: a linear layer scores every label of every word."""
 
     def __init__(self, input_size: int, labels: Vocab):
@@ -49,7 +58,9 @@ class LabelHead(nn.Module):
 
     def tags(self, dist) -> list[list[str]]:
         """The decoded tags of every sentence of ``dist``."""
-        decoded, lengths = dist.decode().tolist(), dist.lengths.tolist()
+        return self.label_names(dist.decode().tolist(), dist.lengths.tolist())
+
+    def label_names(self, decoded: list[list[int]], lengths: list[int]) -> list[list[str]]:
         return [[self.labels.token(i) for i in row[:n]] for row, n in zip(decoded, lengths)]
 
 
@@ -88,6 +99,14 @@ class CRFHead(LabelHead):
             self.start + self.start_mask, self.end + self.end_mask, labels=self.labels.tokens,
         )
 
+    def decode(self, vectors: torch.Tensor, lengths: torch.Tensor) -> list[list[str]]:
+        """The Viterbi tags of every sentence, in NumPy straight from the emissions (:mod:`structkd.decoders`):
+        the labels of ``self(vectors, lengths).decode()`` without building the factorization."""
+        numpy = [x.detach().cpu().float().numpy() for x in (self.emissions(vectors), self.transitions +
+                 self.transition_mask, self.start + self.start_mask, self.end + self.end_mask)]
+        sizes = lengths.cpu().numpy()
+        return self.label_names(viterbi(emission_pair_scores(*numpy, sizes), sizes).tolist(), sizes.tolist())
+
     def gold(self, tag_lists: Sequence[Sequence[str]], device=None) -> torch.Tensor:
         if self.constrained:
             check_transitions(tag_lists, self.labels.tokens)
@@ -110,7 +129,7 @@ def check_transitions(tag_lists: Sequence[Sequence[str]], tags: Sequence[str]) -
                              f"{list(sequence)}")
 
 
-class SpanHead(nn.Module):
+class SpanHead(Head):
     """Biaffine span scorer ("NER as parsing"): ``(B, N, H)`` -> :class:`structkd.SpanSegmentation`
     ``(B, N, N, R)`` over the ``R`` entity types of a BIO / BIOES tag set.
 

@@ -62,7 +62,8 @@ class Tagger(nn.Module):
         """The best tag sequence of every sentence (span outputs are written in the tag set's scheme).
 
         Runs in whatever mode the model is in: call ``eval()`` first to decode without dropout."""
-        return self.head.tags(self(words))
+        vectors, lengths = self.encoder(words)
+        return self.head.decode(self.dropout(vectors), lengths)
 
     def gold_loss(self, words: Sequence[Sequence[str]], tags: Sequence[Sequence[str]]) -> torch.Tensor:
         """Mean over the batch of ``-log p(gold tags)`` (for the span head: of the gold entity spans)."""

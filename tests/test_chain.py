@@ -3,10 +3,12 @@ import itertools
 
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 from torch_struct import LinearChainCRF as TorchStructChain
 
 import brute
 from structkd import LinearChainCRF, MaxEnt, allowed_transitions, constraint_scores
+from structkd.decoders import viterbi
 
 torch.manual_seed(0)
 N_PAD = 4
@@ -164,3 +166,23 @@ def test_chain_kl_and_cross_entropy_semirings_match_enumeration():
     dist_p, dist_q = LinearChainCRF(p_pot), LinearChainCRF(q_pot)
     assert torch.allclose(dist_p.kl(dist_q)[0], (p * (p.log() - q.log())).sum())
     assert torch.allclose(dist_p.cross_entropy(dist_q)[0], -(p * q.log()).sum())
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 4), n=st.integers(1, 5), num_labels=st.integers(1, 4),
+       scale=st.sampled_from([0.1, 1.0, 30.0, 1e4]), forbid=st.floats(0.0, 0.5))
+def test_numpy_viterbi_finds_the_best_sequence(seed, batch, n, num_labels, scale, forbid):
+    """:func:`structkd.decoders.viterbi` (behind ``decode``) against enumeration over random shapes, padded
+    lengths, extreme scores and forbidden (-inf) pairs; where several sequences tie, any of them."""
+    generator = torch.Generator().manual_seed(seed)
+    phi = scale * torch.randn(batch, n, num_labels, num_labels, generator=generator, dtype=torch.float64)
+    phi = phi.masked_fill(torch.rand(phi.shape, generator=generator, dtype=torch.float64) < forbid, float("-inf"))
+    lengths = torch.randint(1, n + 1, (batch,), generator=generator)
+    labels = viterbi(phi.numpy(), lengths.numpy())
+    for b, length in enumerate(lengths.tolist()):
+        paths = list(itertools.product(range(num_labels), repeat=length))
+        scores = torch.stack([sum(phi[b, i, ([0] + list(p))[i], p[i]] for i in range(length)) for p in paths])
+        best = scores.max()
+        assert labels[b, length:].tolist() == [0] * (n - length)
+        chosen = paths.index(tuple(labels[b, :length].tolist()))
+        assert scores[chosen] == best  # a best sequence (any of the tied ones when every path is -inf)

@@ -247,3 +247,44 @@ def test_a_sentence_longer_than_the_model_takes_gives_no_misleading_warning(mini
         root.removeHandler(records)
     assert vectors.shape == (1, 600, 384) and torch.isfinite(vectors).all()
     assert not [m for m in records.messages if "longer than the specified maximum" in m], records.messages
+
+
+@pytest.mark.parametrize("char_encoder", ["cnn", "lstm"])
+def test_bilstm_decoding_reuses_character_vectors_while_the_weights_stay(char_encoder):
+    """In eval mode without grad the character vectors come from a cache of word types, which starts with the
+    vocabulary's words and is emptied when the character encoder's weights change."""
+    encoder = tiny_bilstm(char_encoder=char_encoder).eval()
+    computed = encoder(BATCH)[0]  # grad enabled: computed afresh
+    with torch.no_grad():
+        cached = encoder(BATCH)[0]
+        assert len(encoder.char_cache) >= len(encoder.words)
+        torch.testing.assert_close(cached, computed, atol=1e-6, rtol=1e-6)
+        for name, parameter in encoder.char_encoder.named_parameters():  # an optimizer step, in place
+            (parameter[1:] if name == "embed.weight" else parameter).add_(0.5)  # the padding row stays 0
+        stepped = encoder(BATCH)[0]
+    torch.testing.assert_close(stepped, encoder(BATCH)[0], atol=1e-6, rtol=1e-6)
+    assert not torch.allclose(stepped, cached)
+    with torch.no_grad():
+        encoder.load_state_dict(tiny_bilstm(char_encoder=char_encoder).state_dict())  # back to the start
+        torch.testing.assert_close(encoder(BATCH)[0], cached, atol=1e-6, rtol=1e-6)
+
+
+def test_word_type_cache_computes_each_type_once_and_keeps_to_its_capacity():
+    from structkd.encoders.type_cache import WordTypeCache
+    computed = []
+
+    def compute(words):
+        computed.extend(words)
+        return torch.tensor([[float(len(w)), float(ord(w[0]))] for w in words])
+
+    weight = torch.zeros(1)
+    cache = WordTypeCache(capacity=4)
+    out = cache.lookup(["ab", "c", "ab"], compute, [weight], known=["c"])
+    assert out.tolist() == [[2.0, 97.0], [1.0, 99.0], [2.0, 97.0]] and computed == ["c", "ab"]
+    cache.lookup(["c", "ab"], compute, [weight])
+    assert computed == ["c", "ab"]  # nothing computed twice
+    cache.lookup(["dd", "e", "f"], compute, [weight])  # 5 types > capacity 4: emptied, then refilled
+    assert len(cache) == 3 and computed[2:] == ["dd", "e", "f"]
+    weight.add_(1)  # the weights moved: every vector is computed again
+    cache.lookup(["e"], compute, [weight])
+    assert computed[-1] == "e" and len(cache) == 1

@@ -91,6 +91,18 @@ def test_decode_gives_tags_of_the_scheme(head, scheme):
     assert entities > 0
 
 
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("head", HEADS)
+def test_decode_gives_the_best_output_of_the_factorization(head, scheme):
+    """``Tagger.decode`` (the CRF head's runs in NumPy on the emissions) = the factorization's own decoder."""
+    for seed in range(4):
+        tagger = bilstm_tagger(head, scheme, seed=seed).eval()
+        for parameter in tagger.head.parameters():
+            torch.nn.init.normal_(parameter, std=2.0)
+        with torch.no_grad():
+            assert tagger.decode(WORDS) == tagger.head.tags(tagger.factorization(WORDS))
+
+
 def test_crf_head_forbids_the_transitions_its_scheme_forbids():
     tagger = bilstm_tagger("crf")
     tags = tagger.tags

@@ -7,10 +7,11 @@ from typing import Sequence
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
 from ..persistence import read_json, write_json
 from ..vocab import Vocab, pad_indices, sentence_lengths
+from .type_cache import WordTypeCache
 from .vectors import pretrained_vectors, pretrained_vocabulary
 
 CHAR_ENCODERS = ("cnn", "lstm", None)
@@ -23,10 +24,14 @@ def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor):
     """Run ``lstm`` over ``(B, N, D)`` padded inputs of ``(B,)`` lengths (all >= 1).
 
     Returns the ``(B, N, 2H)`` outputs (zero past each length) and the ``(B, 2H)`` final states of the last
-    layer (forward then backward)."""
-    packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    outputs, (final, _) = lstm(packed)
-    outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=inputs.shape[1])
+    layer (forward then backward).  A batch without padding (every length ``N``, as at batch 1) runs unpacked:
+    the same values, without the cost of packing."""
+    if bool((lengths == inputs.shape[1]).all()):
+        outputs, (final, _) = lstm(inputs)
+    else:
+        packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        outputs, (final, _) = lstm(packed)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=inputs.shape[1])
     return outputs, torch.cat([final[-2], final[-1]], -1)
 
 
@@ -121,6 +126,7 @@ class BiLSTMEncoder(nn.Module):
             self.char_encoder = CharLSTM(len(chars), char_dim, char_size)
         else:
             self.char_encoder = None
+        self.char_cache = WordTypeCache()
         input_size = word_dim + pretrained_dim + (char_size if char_encoder else 0)
         self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, bidirectional=True,
@@ -185,16 +191,25 @@ class BiLSTMEncoder(nn.Module):
         return ids.masked_fill(dropped, self.words.unk_index)
 
     def _char_vectors(self, sentences: Sequence[Sequence[str]], n: int) -> torch.Tensor:
-        """``(B, N, char_size)`` character-level vectors of every word (zero on padding).
+        """``(B, N, char_size)`` character-level vectors of every word (zero on padding); in eval mode without
+        grad, from a cache of word types (:class:`WordTypeCache`) that starts with the word vocabulary's."""
+        words = [word for sentence in sentences for word in sentence]
+        if self.training or torch.is_grad_enabled():
+            vectors = self._encode_chars(words)
+        else:
+            vectors = self.char_cache.lookup(words, self._encode_chars, self.char_encoder.parameters(),
+                                             known=self.words.tokens)
+        sizes = [len(sentence) for sentence in sentences]
+        if all(size == n for size in sizes):  # no padding (always so at batch 1): the words are in place
+            return vectors.view(len(sentences), n, -1)
+        return pad_sequence(vectors.split(sizes), batch_first=True)
 
-        An empty word is read as the single unknown character."""
-        words = [self.chars.indices(word) or [self.chars.unk_index] for sentence in sentences for word in sentence]
-        chars = pad_indices(words, self.chars.pad_index, self.device)  # (W, L)
-        vectors = self.char_encoder(chars, torch.tensor([len(w) for w in words], device=self.device))
-        slots = [b * n + i for b, sentence in enumerate(sentences) for i in range(len(sentence))]
-        out = vectors.new_zeros(len(sentences) * n, vectors.shape[-1])
-        out[torch.tensor(slots, device=self.device)] = vectors
-        return out.view(len(sentences), n, -1)
+    def _encode_chars(self, words: Sequence[str]) -> torch.Tensor:
+        """``(W, char_size)`` character-level vectors of ``W`` words; an empty word is read as the single unknown
+        character."""
+        ids = [self.chars.indices(word) or [self.chars.unk_index] for word in words]
+        chars = pad_indices(ids, self.chars.pad_index, self.device)  # (W, L)
+        return self.char_encoder(chars, torch.tensor([len(i) for i in ids], device=self.device))
 
     def config(self) -> dict:
         """JSON-able arguments that rebuild this encoder (with :meth:`from_config` and its vocabulary files)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from ..decoders import viterbi
 from .base import DynamicProgram, Factorization
 
 
@@ -93,26 +94,12 @@ class LinearChainCRF(Factorization):
         return self.marginals.sum(-2)
 
     def decode(self) -> torch.Tensor:
-        """``(B, N)`` Viterbi labels (padding positions are 0): a max-product forward pass keeping
-        back-pointers ``back_i[b, c] = argmax_p (delta_{i-1}[p] + phi[i, p, c])``, then a backtrace from the
-        best last label.  Past its length a sentence takes identity steps, so the backtrace starts at its end.
-        The same labels as :attr:`argmax`, without its autograd pass."""
+        """``(B, N)`` Viterbi labels (padding positions are 0), by :func:`structkd.decoders.viterbi` on the CPU:
+        the same labels as :attr:`argmax`, without its autograd pass and without per-step torch dispatch."""
         phi = self.log_potentials.detach()
-        batch, n, num_labels, _ = phi.shape
-        same = torch.arange(num_labels, device=phi.device).expand(batch, num_labels)
-        delta, back = phi[:, 0, 0], []  # the virtual start state is label 0
-        for i in range(1, n):
-            best, arg = (delta.unsqueeze(-1) + phi[:, i]).max(1)  # over the previous label
-            active = (i < self.lengths).unsqueeze(-1)
-            delta = torch.where(active, best, delta)
-            back.append(torch.where(active, arg, same))
-        label = delta.argmax(-1)
-        labels = [label]
-        for pointers in reversed(back):
-            label = pointers.gather(1, label.unsqueeze(-1)).squeeze(-1)
-            labels.append(label)
-        labels = torch.stack(labels[::-1], 1)
-        return labels.masked_fill(torch.arange(n, device=phi.device) >= self.lengths.unsqueeze(-1), 0)
+        scores = phi.cpu() if phi.dtype in (torch.float32, torch.float64) else phi.cpu().float()  # NumPy types
+        labels = viterbi(scores.numpy(), self.lengths.cpu().numpy())
+        return torch.from_numpy(labels).to(phi.device)
 
     def to_parts(self, labels: torch.Tensor) -> torch.Tensor:
         """``(B, N)`` labels -> ``(B, N, C, C)`` 0/1 pair indicators (zero past each length)."""

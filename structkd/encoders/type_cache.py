@@ -1,0 +1,55 @@
+"""A cache of per-word-type vectors for decoding: a word's character-level vector depends on its characters
+alone, so at inference it is computed once per word type, not once per token."""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Sequence
+
+import torch
+
+PREFILL_BATCH = 1024
+
+
+class WordTypeCache:
+    """Rows of ``compute(words) -> (len(words), D)`` kept per word type while the weights it reads are
+    unchanged.
+
+    ``lookup`` returns ``(len(words), D)`` vectors, computing only the types it has not seen.  The cache is
+    emptied when any of ``parameters`` is replaced or changed in place (an optimizer step or
+    ``load_state_dict``: its version counter moves) or would hold more than ``capacity`` types.  Meant for
+    ``eval()`` mode under ``torch.no_grad()``, where ``compute`` is deterministic and nothing is differentiated.
+    """
+
+    def __init__(self, capacity: int = 200_000):
+        self.capacity = capacity
+        self._rows: dict[str, int] = {}
+        self._table: torch.Tensor | None = None
+        self._weights: tuple | None = None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def lookup(self, words: Sequence[str], compute: Callable[[list[str]], torch.Tensor],
+               parameters: Iterable[torch.Tensor], known: Sequence[str] = ()) -> torch.Tensor:
+        """``(len(words), D)`` vectors of ``words``.  A new or emptied cache first computes those of ``known``
+        (say, the vocabulary's words: a one-off cost, in batches of :data:`PREFILL_BATCH`)."""
+        weights = tuple((id(p), p._version) for p in parameters)
+        missing = list(dict.fromkeys(w for w in words if w not in self._rows))
+        if weights != self._weights or len(self._rows) + len(missing) > self.capacity:
+            self._rows, self._table, self._weights = {}, None, weights
+            known = list(dict.fromkeys(known))[: self.capacity // 2]
+            for start in range(0, len(known), PREFILL_BATCH):
+                self._store(known[start : start + PREFILL_BATCH], compute(known[start : start + PREFILL_BATCH]))
+            missing = list(dict.fromkeys(w for w in words if w not in self._rows))
+        if missing:
+            self._store(missing, compute(missing))
+        return self._table[torch.tensor([self._rows[w] for w in words], device=self._table.device)]
+
+    def _store(self, words: list[str], vectors: torch.Tensor) -> None:
+        used = len(self._rows)
+        if self._table is None or used + len(words) > len(self._table):  # grow by doubling
+            table = vectors.new_empty(max(2 * used, used + len(words), 1024), vectors.shape[-1])
+            if self._table is not None:
+                table[:used] = self._table[:used]
+            self._table = table
+        self._table[used : used + len(words)] = vectors
+        self._rows.update((w, used + i) for i, w in enumerate(words))
