@@ -102,10 +102,20 @@ class CRFHead(LabelHead):
     def decode(self, vectors: torch.Tensor, lengths: torch.Tensor) -> list[list[str]]:
         """The Viterbi tags of every sentence, in NumPy straight from the emissions (:mod:`structkd.decoders`):
         the labels of ``self(vectors, lengths).decode()`` without building the factorization."""
-        numpy = [x.detach().cpu().float().numpy() for x in (self.emissions(vectors), self.transitions +
-                 self.transition_mask, self.start + self.start_mask, self.end + self.end_mask)]
         sizes = lengths.cpu().numpy()
-        return self.label_names(viterbi(emission_pair_scores(*numpy, sizes), sizes).tolist(), sizes.tolist())
+        phi = emission_pair_scores(self.emissions(vectors).detach().cpu().float().numpy(), *self._chain(), sizes)
+        return self.label_names(viterbi(phi, sizes).tolist(), sizes.tolist())
+
+    def _chain(self) -> tuple:
+        """The constrained transition, start and end scores as NumPy arrays, converted again only when the
+        parameters change (their version counters move)."""
+        versions = tuple((p.data_ptr(), p._version) for p in (self.transitions, self.start, self.end))
+        if getattr(self, "_chain_versions", None) != versions:
+            with torch.no_grad():
+                self._chain_arrays = tuple((p + mask).cpu().float().numpy() for p, mask in (
+                    (self.transitions, self.transition_mask), (self.start, self.start_mask), (self.end, self.end_mask)))
+            self._chain_versions = versions
+        return self._chain_arrays
 
     def gold(self, tag_lists: Sequence[Sequence[str]], device=None) -> torch.Tensor:
         if self.constrained:

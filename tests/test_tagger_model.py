@@ -101,6 +101,9 @@ def test_decode_gives_the_best_output_of_the_factorization(head, scheme):
             torch.nn.init.normal_(parameter, std=2.0)
         with torch.no_grad():
             assert tagger.decode(WORDS) == tagger.head.tags(tagger.factorization(WORDS))
+            if head == "crf":  # its NumPy transition scores follow an in-place update (an optimizer step)
+                tagger.head.transitions.mul_(-1)
+                assert tagger.decode(WORDS) == tagger.head.tags(tagger.factorization(WORDS))
 
 
 def test_crf_head_forbids_the_transitions_its_scheme_forbids():

@@ -20,13 +20,13 @@ CHARS_FILE = "chars.json"
 PRETRAINED_FILE = "pretrained_words.json"
 
 
-def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor):
+def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor, padded: bool | None = None):
     """Run ``lstm`` over ``(B, N, D)`` padded inputs of ``(B,)`` lengths (all >= 1).
 
     Returns the ``(B, N, 2H)`` outputs (zero past each length) and the ``(B, 2H)`` final states of the last
-    layer (forward then backward).  A batch without padding (every length ``N``, as at batch 1) runs unpacked:
-    the same values, without the cost of packing."""
-    if bool((lengths == inputs.shape[1]).all()):
+    layer (forward then backward).  A batch without padding (every length ``N``, as at batch 1; ``padded``
+    says so when the caller knows) runs unpacked: the same values, without the cost of packing."""
+    if not (bool((lengths < inputs.shape[1]).any()) if padded is None else padded):
         outputs, (final, _) = lstm(inputs)
     else:
         packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -178,7 +178,8 @@ class BiLSTMEncoder(nn.Module):
             features.append(self.pretrained_embed(self.pretrained.tensor(sentences, self.device)))
         if self.char_encoder is not None:
             features.append(self._char_vectors(sentences, features[0].shape[1]))
-        return run_lstm(self.lstm, self.dropout(torch.cat(features, -1)), lengths)[0], lengths
+        padded = any(len(sentence) != len(sentences[0]) for sentence in sentences)
+        return run_lstm(self.lstm, self.dropout(torch.cat(features, -1)), lengths, padded)[0], lengths
 
     def _word_ids(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
         """``(B, N)`` word indices, each word replaced by the unknown word with probability ``word_dropout`` in
