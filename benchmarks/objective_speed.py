@@ -15,7 +15,11 @@ Table 2b -- the matrix-tree against torch-struct and SuPar at n = 25, 50, 100 in
 each library's log Z error on peaked scores (scale 20 and 50) and the share of sentences our LU check sends to
 the exact elimination.  Target: ours / torch-struct <= 1 everywhere.
 
-All numbers come from one process run: float32, ``torch.set_num_threads(--threads)``, warm-up runs,
+Table 4 -- on a trained tree-CRF parser's arc scores (the parsing benchmark's teacher, when it is there): the
+share of test sentences our LU check sends to the exact elimination, and the log Z error of plain LU.
+
+All numbers come from one process run: float32 (Table 2b: float32 and float64),
+``torch.set_num_threads(--threads)``, warm-up runs,
 then the median of ``--repeats`` timed runs (``time.perf_counter``).  Sentences are full length (no
 padding).
 
@@ -347,6 +351,55 @@ def matrix_tree_table(rows: list[dict], peers: dict) -> list[str]:
     return lines
 
 
+# ----------------------------------------------------------------------------- Table 4: a trained parser's scores
+PARSER_TEACHER = ROOT / "runs" / "dep-bench" / "teacher-nonprojective" / "best"
+TREEBANK_TEST = ROOT.parent / "shared" / "data" / "UD_English-EWT" / "en_ewt-ud-test.conllu"
+
+
+def parser_trust(folder: Path, treebank: Path, limit: int | None = None) -> dict | None:
+    """On a trained tree-CRF parser's arc scores of every ``treebank`` sentence: how many sentences our LU check
+    refuses (so take the exact elimination), and the worst log Z error of plain LU and of ours against it."""
+    if not (folder / "config.json").exists() or not treebank.exists():
+        return None
+    from structkd.data import read_conllu_trees
+    from structkd.persistence import load
+    parser = load(folder).eval()
+    sentences = read_conllu_trees(treebank)[:limit]
+    refused, lu_error, ours_error = 0, 0.0, 0.0
+    with torch.no_grad():
+        for start in range(0, len(sentences), BATCH):
+            scores = parser([s.words for s in sentences[start : start + BATCH]])
+            arcs, lengths = scores.arcs.double(), scores.lengths
+            exact = exact_log_partition(arcs, lengths, parser.multiroot)
+            fast, trusted = lu_log_partition(arcs, lengths, parser.multiroot)
+            ours = NonProjectiveDependencyCRF(arcs, lengths, parser.multiroot).partition
+            refused += int((~trusted).sum())
+            lu_error = max(lu_error, _worst_error(fast, exact))
+            ours_error = max(ours_error, _worst_error(ours, exact))
+    return {"folder": str(folder), "treebank": str(treebank), "sentences": len(sentences), "refused": refused,
+            "lu_error": lu_error, "ours_error": ours_error}
+
+
+def parser_trust_table(trust: dict | None) -> list[str]:
+    if trust is None:
+        return ["## Table 4: the LU check on a trained parser's scores", "",
+                f"Not measured: no trained tree-CRF parser at `{PARSER_TEACHER.relative_to(ROOT)}` (benchmarks/"
+                "parsing.py trains it as `teacher-nonprojective`) or no treebank at the given path."]
+    share = trust["refused"] / trust["sentences"]
+    return [
+        "## Table 4: the LU check on a trained parser's scores",
+        "",
+        f"The arc scores of `{trust['folder']}` (float64) on every sentence of `{trust['treebank']}`; exact: our "
+        "elimination.  *Plain LU*: the fast path's value without its check (what an unchecked LU log-determinant "
+        "returns).",
+        "",
+        "| sentences | sent to the exact elimination | worst log Z error, plain LU | worst log Z error, ours |",
+        "|---:|---:|---:|---:|",
+        f"| {trust['sentences']:,} | {trust['refused']:,} ({share:.1%}) | {trust['lu_error']:.1e} | "
+        f"{trust['ours_error']:.1e} |",
+    ]
+
+
 # ----------------------------------------------------------------------------- Table 3: matrix-tree accuracy
 ACCURACY_SCALES = (1.0, 10.0, 20.0)  # arc scores = scale * randn: trained parsers' scores span tens of nats
 ACCURACY_SEEDS = 50
@@ -604,7 +657,8 @@ def missing_peers(peers: dict) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- main
-def run(sizes: Sizes, threads: int) -> str:
+def run(sizes: Sizes, threads: int, parser: Path = PARSER_TEACHER, treebank: Path = TREEBANK_TEST,
+        parser_sentences: int | None = None) -> str:
     """Measure both tables and return the markdown report."""
     peers = load_peers()
     start, wall = cpu_seconds(), time.perf_counter()
@@ -629,7 +683,7 @@ def run(sizes: Sizes, threads: int) -> str:
     load = other_load(start, cpu_seconds(), time.perf_counter() - wall)
     sections = [header(threads, sizes, load), objective_table(table1), structure_table(table2, peers),
                 matrix_tree_table(matrix_tree, peers), accuracy_table(matrix_tree_errors(peers)),
-                check_table(checks), missing_peers(peers)]
+                parser_trust_table(parser_trust(parser, treebank, parser_sentences)), check_table(checks), missing_peers(peers)]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
 
 
@@ -643,6 +697,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"markdown results file (default {DEFAULT_OUT.relative_to(ROOT)}; "
                              "--quick writes nothing unless --out is given)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few repeats: a smoke run")
+    parser.add_argument("--parser", type=Path, default=PARSER_TEACHER,
+                        help="a trained tree-CRF parser folder for Table 4 (default: the parsing benchmark's "
+                             "teacher-nonprojective)")
+    parser.add_argument("--treebank", type=Path, default=TREEBANK_TEST, help="its sentences (CoNLL-U)")
     return parser.parse_args(argv)
 
 
@@ -653,7 +711,7 @@ def main(argv=None) -> None:
     grid = QUICK if args.quick else FULL
     repeats = args.repeats or (2 if args.quick else REPEATS)
     sizes = Sizes(grid["chain"], grid["tree"], grid["matrix_tree"], repeats, 1 if args.quick else WARMUP)
-    report = run(sizes, args.threads)
+    report = run(sizes, args.threads, args.parser, args.treebank, 64 if args.quick else None)
     print(report, end="")
     out = args.out or (None if args.quick else DEFAULT_OUT)
     if out is not None:
