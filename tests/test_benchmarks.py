@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -425,3 +426,32 @@ def test_wid_benchmark_rows_and_a_report_from_kept_results(tmp_path):
     assert "2x256: not measured (no WID row has run); speed not measured" in report
     assert "The teacher is not trained yet" in report  # parsing
     assert "| 3 x 192 | 3 | 60.0 | 8.0 | 6.00 | 4.00 |" in report
+
+
+def test_latency_report_checks_the_targets_and_a_missing_teacher_is_reported(tmp_path):
+    import latency
+    assert latency.measure("dep", DATA, tmp_path, 5, 1, 1) is None  # no trained teacher under tmp_path/runs
+    assert "Not measured" in "\n".join(latency.report("dep", None))
+    teacher, fast, slow = "MiniLM teacher (ner-bench)", "fast student", "slow student"
+    measured = {"machine": "m", "date": "d", "code": "c", "sentences": 5, "rounds": 3, "other_load": 0.0,
+                "parameters": {teacher: 100, fast: 10, slow: 10},
+                "speeds": {teacher: {"32": 10.0, "1": 10.0}, fast: {"32": 150.0, "1": 100.0},
+                           slow: {"32": 150.0, "1": 99.0}},
+                "profiles": {fast: {"total": 2.0, "  LSTM": 1.0}, slow: {"total": 4.0}}}
+    lines = latency.report("ner", measured)
+    row = {line.split(" | ")[0].lstrip("| "): line for line in lines if line.startswith("| ")}
+    assert row[fast].endswith("| 15.0x | 10.0x | yes |") and row[slow].endswith("| 15.0x | 9.9x | **no** |")
+    assert row["- LSTM"].endswith("| 1.00 s (50%) | — |")
+
+
+def test_matrix_tree_rows_show_each_librarys_error_on_peaked_scores():
+    """Table 2b's accuracy columns, computed for real on 6-word sentences: ours stays exact at scale 50."""
+    import objective_speed
+    peers = objective_speed.load_peers()
+    accuracy = objective_speed.peaked_accuracy(6, torch.float64, peers)
+    assert set(accuracy["errors"]) == set(objective_speed.PEAKED_SCALES)
+    assert all(errors["structkd"] < 1e-9 for errors in accuracy["errors"].values())
+    assert accuracy["refused"][1.0] == 0 and accuracy["refused"][50.0] > 0
+    row = {"size": "n=6 float64", "ms": {"structkd": 1.0, "torch-struct": 2.0}, **accuracy}
+    line = objective_speed.matrix_tree_table([row], {**peers, "SuPar": None})[-1]
+    assert line.startswith("| n=6 float64 | 1.00 | 2.00 | 0.50x | yes |")
