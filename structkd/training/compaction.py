@@ -39,18 +39,24 @@ def shipped_model(model: nn.Module) -> nn.Module:
     """A dense copy of ``model`` (in evaluation mode): its compacted encoder merged into a ``BertModel`` of the
     target shape, and its ``encoder_inputs()`` narrowed to the kept residual dimensions.  ``model`` is left as
     it is."""
+    return merged_student(model)[0]
+
+
+def merged_student(model: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """:func:`shipped_model` and the merged ``BertModel`` it was made from, with its sentence pooler (the
+    dense copy has none: word-level models use no pooler; the standalone encoder folder keeps one)."""
     encoder = model.encoder
     compacted = encoder.model
     kept = compacted.shipping_masks().residual.nonzero().squeeze(-1)
     merged = compacted.merge()
-    merged.pooler = None  # word-level models use no sentence pooler (the standalone folder keeps one)
+    pooler, merged.pooler = merged.pooler, None
     encoder.model = merged
     try:
         dense = copy.deepcopy(model)
     finally:
-        encoder.model = compacted
+        encoder.model, merged.pooler = compacted, pooler
     narrow_inputs(dense.encoder_inputs(), kept)
-    return dense.eval()
+    return dense.eval(), merged
 
 
 class CompactionTask:
@@ -66,7 +72,7 @@ class CompactionTask:
         self.base, self.gold, self.model = base, gold, base.model
         self.compacted = self.model.encoder.model
         self.compactor_lr_scale = compactor_lr_scale
-        self._shipped: tuple[int, nn.Module] | None = None
+        self._shipped: tuple[int, nn.Module, nn.Module] | None = None  # (step, dense student, merged encoder)
 
     def loss(self, batch: Sequence, progress: float) -> torch.Tensor:
         return self.base.loss(batch, progress)
@@ -84,10 +90,13 @@ class CompactionTask:
 
     def shipped(self) -> nn.Module:
         """The dense student at the current weights (merged once per training step)."""
+        return self._merged()[0]
+
+    def _merged(self) -> tuple[nn.Module, nn.Module]:
         step = int(self.compacted.step)
         if self._shipped is None or self._shipped[0] != step:
-            self._shipped = (step, shipped_model(self.model))
-        return self._shipped[1]
+            self._shipped = (step, *merged_student(self.model))
+        return self._shipped[1:]
 
     def _shipped_task(self):
         task = copy.copy(self.gold)
@@ -103,12 +112,13 @@ class CompactionTask:
         standard ``transformers`` folder in ``folder/bert``."""
         from transformers.utils import logging
 
-        save(self.shipped(), folder)
+        shipped, merged = self._merged()
+        save(shipped, folder)
         bert = partial_folder(Path(folder) / BERT_FOLDER)
         bars = logging.is_progress_bar_enabled()
         logging.disable_progress_bar()  # the write of one small file needs no progress bar
         try:
-            self.compacted.merge().save_pretrained(bert)
+            merged.save_pretrained(bert)
         finally:
             if bars:
                 logging.enable_progress_bar()
