@@ -112,34 +112,35 @@ class _FastLogPartition(torch.autograd.Function):
         weights = scores.exp_()
         lu, pivots, _ = torch.linalg.lu_factor_ex(_laplacian(weights, multiroot).transpose(-1, -2))
         log_z = lu.diagonal(dim1=-2, dim2=-1).log().sum(-1) + shift
+        # the inverse the gradient needs, now when a gradient will be asked for: it also gives z below
+        inverse = _inverse(lu, pivots) if ctx.needs_input_grad[0] else None
         solved = total = None
         if not multiroot:  # M^T z = W[1, 2:];  log Z += log(s),  s = r_1 + r_{2:} . z
-            solved = torch.linalg.lu_solve(lu, pivots, weights[:, 0, 2:].unsqueeze(-1))
+            rhs = weights[:, 0, 2:].unsqueeze(-1)
+            solved = torch.linalg.lu_solve(lu, pivots, rhs) if inverse is None else inverse.transpose(-1, -2) @ rhs
             total = torch.baddbmm(weights[:, :1, :1], weights[:, 1:, :1].transpose(-1, -2), solved).view(-1)
             log_z += total.log()
         # A pivot that is not positive (a row exchange or cancellation past zero) makes log Z NaN.
         residual = _pivot_residual(lu, weights[..., 0] if multiroot else weights[:, 1:, 1])
         trusted = (residual <= TRUST) & torch.isfinite(log_z)
         ctx.multiroot = multiroot
-        ctx.save_for_backward(phi, lengths, weights, lu, pivots, trusted, solved, total)
+        ctx.save_for_backward(phi, lengths, weights, inverse, trusted, solved, total)
         ctx.mark_non_differentiable(trusted)
         return log_z.to(phi.dtype), trusted
 
     @staticmethod
     def backward(ctx, grad, _):
-        phi, lengths, weights, lu, pivots, trusted, solved, total = ctx.saved_tensors
+        phi, lengths, weights, inverse, trusted, solved, total = ctx.saved_tensors
         # the words of trusted rows: padding words' hang arcs and refused rows get no gradient
         kept = (length_mask(lengths, weights.shape[1]) & trusted.unsqueeze(-1)).unsqueeze(-1)  # (B, n, 1)
         if torch.is_grad_enabled():  # a second derivative is wanted: everything again, differentiably in phi
             weights = shifted_scores(phi, lengths)[0].exp()
             matrix = _laplacian(weights, ctx.multiroot)
             eye = torch.eye(matrix.shape[-1], dtype=matrix.dtype, device=matrix.device)
-            inverse = torch.linalg.inv_ex(torch.where(trusted.view(-1, 1, 1), matrix, eye)).inverse
+            inverse = _MMatrixInverse.apply(torch.where(trusted.view(-1, 1, 1), matrix, eye))
             marginals = _weight_gradient(weights, inverse, ctx.multiroot) * weights
             marginals = torch.nn.functional.pad(marginals.masked_fill(~kept, 0.0), (0, 0, 1, 0))
             return marginals.to(phi.dtype) * grad.view(-1, 1, 1), None, None
-        eye = torch.eye(lu.shape[-1], dtype=lu.dtype, device=lu.device).expand_as(lu)
-        inverse = torch.linalg.lu_solve(lu, pivots, eye, adjoint=True)  # (matrix^T)^T X = I
         full = weights.new_empty(phi.shape)
         full[:, 0] = 0  # the root row; _weight_gradient writes every other entry
         marginals = _weight_gradient(weights, inverse, ctx.multiroot, solved, total, out=full[:, 1:]).mul_(weights)
@@ -148,6 +149,32 @@ class _FastLogPartition(torch.autograd.Function):
         if not (grad == 1).all():
             full.mul_(grad.view(-1, 1, 1))
         return full.to(phi.dtype), None, None
+
+
+class _MMatrixInverse(torch.autograd.Function):
+    """``(B, k, k)`` M-matrices -> their inverses, by the unpivoted LU of the transpose and triangular solves
+    whose terms all have one sign (as the fast path computes them: a general inverse, with row exchanges and
+    subtractions, loses the marginals of peaked sentences); gradient ``-G^T g G^T``."""
+
+    @staticmethod
+    def forward(ctx, matrix):
+        lu, pivots, _ = torch.linalg.lu_factor_ex(matrix.transpose(-1, -2))
+        inverse = _inverse(lu, pivots)
+        ctx.save_for_backward(inverse)
+        return inverse
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inverse,) = ctx.saved_tensors
+        transposed = inverse.transpose(-1, -2)
+        return -transposed @ grad @ transposed
+
+
+def _inverse(lu: torch.Tensor, pivots: torch.Tensor) -> torch.Tensor:
+    """``(B, k, k)`` the inverse of the matrix whose transpose ``lu`` factors: ``(T^T)^{-1}`` by solving
+    ``T^T X = I`` with the factors of ``T``."""
+    eye = torch.eye(lu.shape[-1], dtype=lu.dtype, device=lu.device).expand_as(lu)
+    return torch.linalg.lu_solve(lu, pivots, eye, adjoint=True)
 
 
 def _pivot_residual(lu: torch.Tensor, slack: torch.Tensor) -> torch.Tensor:
