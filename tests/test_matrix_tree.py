@@ -101,3 +101,28 @@ def test_a_batch_mixing_both_paths_has_exact_first_and_second_derivatives(multir
     function = lambda x: matrix_tree_log_partition(x, lengths, multiroot)  # noqa: E731
     assert torch.autograd.gradcheck(function, (phi,))
     assert torch.autograd.gradgradcheck(function, (phi,))
+
+
+def test_a_sentence_lapack_cannot_factor_is_refused_not_fatal(monkeypatch):
+    """Whatever LAPACK returns for a row (here: undefined pivots, as it may for NaN input), the row goes to the
+    exact path and the others keep the fast one."""
+    phi, lengths = scores(6, 3, 5, 1.0, padded=False)
+    factor = torch.linalg.lu_factor_ex
+
+    def broken_first_row(matrix):
+        lu, pivots, info = factor(matrix)
+        pivots = pivots.clone()
+        pivots[0] = 0
+        return lu, pivots, info
+
+    monkeypatch.setattr(torch.linalg, "lu_factor_ex", broken_first_row)
+    assert lu_log_partition(phi, lengths)[1].tolist() == [False, True, True]
+    assert torch.allclose(matrix_tree_log_partition(phi, lengths), exact_log_partition(phi, lengths), atol=1e-10)
+
+
+@pytest.mark.parametrize("multiroot", [False, True])
+def test_nan_scores_give_nan_log_z_for_their_sentence_only(multiroot):
+    phi, lengths = scores(7, 3, 6, 1.0, padded=False)
+    phi[1, 2, 3] = float("nan")
+    log_z = matrix_tree_log_partition(phi, lengths, multiroot)
+    assert log_z[1].isnan() and torch.isfinite(log_z[[0, 2]]).all()

@@ -110,7 +110,13 @@ class _FastLogPartition(torch.autograd.Function):
     def forward(ctx, phi, lengths, multiroot):
         scores, shift = shifted_scores(phi, lengths)
         weights = scores.exp_()
-        lu, pivots, _ = torch.linalg.lu_factor_ex(_laplacian(weights, multiroot).transpose(-1, -2))
+        lu, pivots, info = torch.linalg.lu_factor_ex(_laplacian(weights, multiroot).transpose(-1, -2))
+        failed = (info != 0) | (pivots < 1).any(-1)  # singular, or factors LAPACK left undefined (NaN input)
+        if failed.any():  # such rows are refused below; identity factors keep the solves defined meanwhile
+            eye = torch.eye(lu.shape[-1], dtype=lu.dtype, device=lu.device)
+            lu = torch.where(failed.view(-1, 1, 1), eye, lu)
+            pivots = torch.where(failed.view(-1, 1), torch.arange(1, lu.shape[-1] + 1, dtype=pivots.dtype,
+                                                                  device=pivots.device), pivots)
         log_z = lu.diagonal(dim1=-2, dim2=-1).log().sum(-1) + shift
         # the inverse the gradient needs, now when a gradient will be asked for: it also gives z below
         inverse = _inverse(lu, pivots) if ctx.needs_input_grad[0] else None
@@ -122,7 +128,7 @@ class _FastLogPartition(torch.autograd.Function):
             log_z += total.log()
         # A pivot that is not positive (a row exchange or cancellation past zero) makes log Z NaN.
         residual = _pivot_residual(lu, weights[..., 0] if multiroot else weights[:, 1:, 1])
-        trusted = (residual <= TRUST) & torch.isfinite(log_z)
+        trusted = (residual <= TRUST) & torch.isfinite(log_z) & ~failed
         ctx.multiroot = multiroot
         ctx.save_for_backward(phi, lengths, weights, inverse, trusted, solved, total)
         ctx.mark_non_differentiable(trusted)
