@@ -21,19 +21,21 @@ cycles that outweigh every tree by some 15-30 nats, a pivot ``U_kk`` is the smal
 and LU (as in ``slogdet``, torch-struct and SuPar) loses log Z entirely, even in float64.
 
 **Fast path** (:func:`lu_log_partition`): one batched LU (float64) of the transposed matrix; log Z is the sum
-of the log pivots (plus ``log(r_1 + r . z)`` for a single root, from one triangular solve).  A pivot ends as
-the original diagonal entry minus positive terms, so its relative rounding error is about ``eps`` times
-``kappa_k = D_kk / U_kk``, the original diagonal over the final pivot.  A sentence is **trusted** when LU did
-not pivot, every pivot is positive and finite, and ``sum_k kappa_k * eps <= TRUST`` (``eps`` of float64):
-the first-order bound on its log Z error, taken with a safety factor.
+of the log pivots (plus ``log(r_1 + r . z)`` for a single root, from one triangular solve).  Each pivot is
+then checked against its subtraction-free value (:func:`_pivot_residual`: the Schur complements' column sums
+grow by additions only, and a column of the ``k``-th complement sums to its slack), which measures the
+pivot's relative error a posteriori.  A sentence is **trusted** when every pivot errs by at most
+:data:`TRUST` and log Z is finite (a zero, negative or NaN pivot fails the check, and so does a row that
+LAPACK reports singular).
 
 **Exact path** (:func:`exact_log_partition`): Gaussian elimination in the GTH form (Grassmann, Taksar &
 Heyman 1985), only sums, products and quotients of nonnegative numbers, so log Z keeps full relative precision
 however peaked the scores; a Python-level loop over the words, used for the sentences the check refuses.
 
 :func:`matrix_tree_log_partition` runs the fast path on the batch and the exact path on the rest.  Both are
-differentiable twice; the fast path's gradient is the closed form below (one inverse from the saved LU), not
-autograd through the factorization.  A padding word hangs from word 1 with weight 1 (a factor 1 in every
+differentiable twice; the fast path's gradient is the closed form of :func:`_weight_gradient` (one inverse
+from the same factors, whose triangular solves also add terms of one sign), not autograd through the
+factorization.  A padding word hangs from word 1 with weight 1 (a factor 1 in every
 tree), so a padded batch gives the same values as each sentence alone.
 """
 from __future__ import annotations
