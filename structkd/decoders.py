@@ -20,17 +20,17 @@ def viterbi(phi: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     the lowest label, as ``torch.max`` breaks them.
     """
     batch, n = phi.shape[:2]
-    lengths = lengths.tolist()
+    sizes = np.asarray(lengths)[:, None]
     delta, back = phi[:, 0, 0], []
-    padded = min(lengths) < n
+    padded = bool((sizes < n).any())
     for i in range(1, n):
         scores = delta[:, :, None] + phi[:, i]  # (B, C_prev, C)
         back.append(scores.argmax(1))
         best = scores.max(1)
-        delta = np.where((i < np.asarray(lengths))[:, None], best, delta) if padded else best
+        delta = np.where(i < sizes, best, delta) if padded else best
     pointers = np.stack(back, 1).tolist() if back else [[] for _ in range(batch)]  # [b][i-1][c]
     labels = np.zeros((batch, n), dtype=np.int64)
-    for b, (label, length) in enumerate(zip(delta.argmax(-1).tolist(), lengths)):
+    for b, (label, length) in enumerate(zip(delta.argmax(-1).tolist(), sizes[:, 0].tolist())):
         path = [label]
         for step in reversed(pointers[b][: length - 1]):
             label = step[label]
