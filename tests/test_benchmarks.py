@@ -437,10 +437,14 @@ def test_latency_report_checks_the_targets_and_a_missing_teacher_is_reported(tmp
                 "parameters": {teacher: 100, fast: 10, slow: 10},
                 "speeds": {teacher: {"32": 10.0, "1": 10.0}, fast: {"32": 150.0, "1": 100.0},
                            slow: {"32": 150.0, "1": 99.0}},
+                "samples": {teacher: {"32": [10.0, 10.0, 20.0], "1": [10.0, 10.0, 10.0]},
+                            fast: {"32": [150.0, 150.0, 150.0], "1": [100.0, 90.0, 120.0]},
+                            slow: {"32": [150.0, 150.0, 150.0], "1": [99.0, 99.0, 99.0]}},
                 "profiles": {fast: {"total": 2.0, "  LSTM": 1.0}, slow: {"total": 4.0}}}
     lines = latency.report("ner", measured)
     row = {line.split(" | ")[0].lstrip("| "): line for line in lines if line.startswith("| ")}
-    assert row[fast].endswith("| 15.0x | 10.0x | yes |") and row[slow].endswith("| 15.0x | 9.9x | **no** |")
+    assert row[fast].endswith("| 15.0x (7.5-15.0) | 10.0x (9.0-12.0) | yes |")  # medians of the rounds' ratios
+    assert row[slow].endswith("| 15.0x (7.5-15.0) | 9.9x (9.9-9.9) | **no** |")
     assert row["- LSTM"].endswith("| 1.00 s (50%) | — |")
 
 
