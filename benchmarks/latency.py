@@ -31,7 +31,7 @@ import torch
 
 import ner  # noqa: F401  (also puts the repository on sys.path, through harness)
 import parsing
-from harness import code_version, cpu_seconds, machine, other_load, table
+from harness import STUDENT_INPUTS, code_version, cpu_seconds, machine, other_load, table
 from structkd.encoders import BiLSTMEncoder
 from structkd.persistence import load
 from structkd.throughput import sentences_per_second
@@ -67,7 +67,8 @@ def student(task: str, train: list, labels: list[str], hidden: int, layers: int,
     """A student of the benchmark's word inputs and the given shape, with random weights."""
     words = [s.tokens for s in train] if task == "ner" else [s.words for s in train]
     torch.manual_seed(0)
-    encoder = BiLSTMEncoder.from_corpus(words, vectors="glove", extra_vectors=50000, hidden_size=hidden,
+    encoder = BiLSTMEncoder.from_corpus(words, vectors=STUDENT_INPUTS["word-vectors"],
+                                        extra_vectors=int(STUDENT_INPUTS["glove-words"]), hidden_size=hidden,
                                         num_layers=layers, char_encoder=char)
     if task == "ner":
         from taggers.model import Tagger

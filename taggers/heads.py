@@ -18,6 +18,7 @@ from torch import nn
 
 from structkd import LinearChainCRF, MaxEnt, SpanSegmentation, allowed_transitions, constraint_scores
 from structkd.decoders import emission_pair_scores, viterbi
+from structkd.encoders.type_cache import parameter_state
 from structkd.schemes import Entity, detect_scheme, entities_to_tags, entity_types, parse_tag, tags_to_entities
 from structkd.vocab import Vocab
 
@@ -92,6 +93,7 @@ class CRFHead(LabelHead):
             masks = (torch.zeros(size), torch.zeros(size, size), torch.zeros(size))
         for name, mask in zip(("start_mask", "transition_mask", "end_mask"), masks):
             self.register_buffer(name, mask, persistent=False)
+        self._chain_versions, self._chain_arrays = None, ()  # the NumPy scores of :meth:`_chain`
 
     def forward(self, vectors: torch.Tensor, lengths: torch.Tensor) -> LinearChainCRF:
         return LinearChainCRF.from_emissions(
@@ -108,9 +110,9 @@ class CRFHead(LabelHead):
 
     def _chain(self) -> tuple:
         """The constrained transition, start and end scores as NumPy arrays, converted again only when the
-        parameters change (their version counters move)."""
-        versions = tuple((p.data_ptr(), p._version) for p in (self.transitions, self.start, self.end))
-        if getattr(self, "_chain_versions", None) != versions:
+        parameters change (:func:`structkd.encoders.type_cache.parameter_state`)."""
+        versions = parameter_state((self.transitions, self.start, self.end))
+        if self._chain_versions != versions:
             with torch.no_grad():
                 self._chain_arrays = tuple((p + mask).cpu().float().numpy() for p, mask in (
                     (self.transitions, self.transition_mask), (self.start, self.start_mask), (self.end, self.end_mask)))

@@ -176,9 +176,10 @@ class BiLSTMEncoder(nn.Module):
         features = [self.word_embed(self._word_ids(sentences))]  # (B, N, word_dim)
         if self.pretrained_embed is not None:
             features.append(self.pretrained_embed(self.pretrained.tensor(sentences, self.device)))
+        sizes = [len(sentence) for sentence in sentences]
+        padded = min(sizes) < max(sizes)
         if self.char_encoder is not None:
-            features.append(self._char_vectors(sentences, features[0].shape[1]))
-        padded = any(len(sentence) != len(sentences[0]) for sentence in sentences)
+            features.append(self._char_vectors(sentences, sizes, padded))
         return run_lstm(self.lstm, self.dropout(torch.cat(features, -1)), lengths, padded)[0], lengths
 
     def _word_ids(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
@@ -191,18 +192,18 @@ class BiLSTMEncoder(nn.Module):
         dropped = (torch.rand(ids.shape, device=ids.device) < rate) & (ids != self.words.pad_index)
         return ids.masked_fill(dropped, self.words.unk_index)
 
-    def _char_vectors(self, sentences: Sequence[Sequence[str]], n: int) -> torch.Tensor:
-        """``(B, N, char_size)`` character-level vectors of every word (zero on padding); in eval mode without
-        grad, from a cache of word types (:class:`WordTypeCache`) that starts with the word vocabulary's."""
+    def _char_vectors(self, sentences: Sequence[Sequence[str]], sizes: list[int], padded: bool) -> torch.Tensor:
+        """``(B, N, char_size)`` character-level vectors of every word of sentences of ``sizes`` words (zero on
+        padding, which there is when ``padded``); in eval mode without grad, from a cache of word types
+        (:class:`WordTypeCache`) that starts with the word vocabulary's."""
         words = [word for sentence in sentences for word in sentence]
         if self.training or torch.is_grad_enabled():
             vectors = self._encode_chars(words)
         else:
             vectors = self.char_cache.lookup(words, self._encode_chars, self.char_encoder.parameters(),
                                              known=self.words.tokens)
-        sizes = [len(sentence) for sentence in sentences]
-        if all(size == n for size in sizes):  # no padding (always so at batch 1): the words are in place
-            return vectors.view(len(sentences), n, -1)
+        if not padded:  # (always so at batch 1) the words are in place
+            return vectors.view(len(sentences), sizes[0], -1)
         return pad_sequence(vectors.split(sizes), batch_first=True)
 
     def _encode_chars(self, words: Sequence[str]) -> torch.Tensor:

@@ -9,6 +9,12 @@ import torch
 PREFILL_BATCH = 1024
 
 
+def parameter_state(parameters: Iterable[torch.Tensor]) -> tuple:
+    """What tells whether parameters changed since another call: each one's storage and version counter (an
+    in-place update, ``load_state_dict``, a move or a dtype conversion changes it)."""
+    return tuple((p.data_ptr(), p._version) for p in parameters)
+
+
 class WordTypeCache:
     """Rows of ``compute(words) -> (len(words), D)`` kept per word type while the weights it reads are
     unchanged.
@@ -17,7 +23,7 @@ class WordTypeCache:
     emptied when any of ``parameters`` is replaced or changed in place (an optimizer step or
     ``load_state_dict``: its version counter moves) or would hold more than ``capacity`` types.  Meant for
     ``eval()`` mode under ``torch.no_grad()``, where ``compute`` is deterministic and nothing is differentiated.
-    A parameter is told by its storage and its version counter (moved, converted or updated: computed again).
+    Parameters are compared by :func:`parameter_state`.
     """
 
     def __init__(self, capacity: int = 200_000):
@@ -33,7 +39,7 @@ class WordTypeCache:
                parameters: Iterable[torch.Tensor], known: Sequence[str] = ()) -> torch.Tensor:
         """``(len(words), D)`` vectors of ``words``.  A new or emptied cache first computes those of ``known``
         (say, the vocabulary's words: a one-off cost, in batches of :data:`PREFILL_BATCH`)."""
-        weights = tuple((p.data_ptr(), p._version) for p in parameters)
+        weights = parameter_state(parameters)
         missing = list(dict.fromkeys(w for w in words if w not in self._rows))
         if weights != self._weights or len(self._rows) + len(missing) > self.capacity:
             self._rows, self._table, self._weights = {}, None, weights

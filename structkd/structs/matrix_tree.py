@@ -124,9 +124,9 @@ class _FastLogPartition(torch.autograd.Function):
         inverse = _inverse(lu, pivots) if ctx.needs_input_grad[0] else None
         solved = total = None
         if not multiroot:  # M^T z = W[1, 2:];  log Z += log(s),  s = r_1 + r_{2:} . z
-            rhs = weights[:, 0, 2:].unsqueeze(-1)
-            solved = torch.linalg.lu_solve(lu, pivots, rhs) if inverse is None else inverse.transpose(-1, -2) @ rhs
-            total = torch.baddbmm(weights[:, :1, :1], weights[:, 1:, :1].transpose(-1, -2), solved).view(-1)
+            solved = (torch.linalg.lu_solve(lu, pivots, weights[:, 0, 2:].unsqueeze(-1)) if inverse is None
+                      else _solved(weights, inverse))
+            total = _total(weights, solved)
             log_z += total.log()
         # A pivot that is not positive (a row exchange or cancellation past zero) makes log Z NaN.
         residual = _pivot_residual(lu, weights[..., 0] if multiroot else weights[:, 1:, 1])
@@ -223,8 +223,8 @@ def _weight_gradient(weights, inverse, multiroot, solved=None, total=None, out=N
         return out
     roots = weights[:, 1:, :1]
     if solved is None:
-        solved = transposed @ weights[:, 0, 2:].unsqueeze(-1)
-        total = weights[:, 0, 0] + (roots * solved).sum((-2, -1))
+        solved = _solved(weights, inverse)
+        total = _total(weights, solved)
     scale = total.view(-1, 1, 1)
     spread = inverse @ roots / scale  # u / s: (B, n-1, 1)
     own = inverse.diagonal(dim1=-2, dim2=-1).unsqueeze(-1) - solved * spread  # F[m, m]: (B, n-1, 1)
@@ -235,6 +235,16 @@ def _weight_gradient(weights, inverse, multiroot, solved=None, total=None, out=N
     out[:, 1:, 1:2] = own
     _difference(own, transposed, out[:, 1:, 2:]).addcmul_(solved, spread.transpose(-1, -2))
     return out
+
+
+def _solved(weights: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+    """Single root: ``(B, n-1, 1)`` ``z = M^{-T} W[1, 2:]`` from ``inverse = M^{-1}``."""
+    return inverse.transpose(-1, -2) @ weights[:, 0, 2:].unsqueeze(-1)
+
+
+def _total(weights: torch.Tensor, solved: torch.Tensor) -> torch.Tensor:
+    """Single root: ``(B,)`` ``s = r_1 + r_{2:} . z``."""
+    return torch.baddbmm(weights[:, :1, :1], weights[:, 1:, :1].transpose(-1, -2), solved).view(-1)
 
 
 def _difference(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
