@@ -14,6 +14,7 @@ from structkd.commands import (
     build_encoder, distillation_run, fit, keep_gold, option, prepare_student,
 )
 from structkd.data import TreeSentence, read_conllu_trees, read_text, read_text_sources, write_conllu_trees
+from structkd.divergences import OBJECTIVES as DIVERGENCES
 from structkd.persistence import load
 
 from .model import STRUCTURES, Parser
@@ -56,7 +57,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--teacher", required=True, help="teacher parser folder (from structkd train dep)")
         _add_data(parser)
         _add_model(parser, "student-", default="head-selection")
-        add_distillation_options(parser, ["structural", "token", "posterior"], "word")
+        add_distillation_options(parser, ["structural", "token", "posterior", *DIVERGENCES], "word")
         add_training_options(parser, distill=True)
     elif verb == "evaluate":
         parser.add_argument("--model", required=True, help="model folder")

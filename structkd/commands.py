@@ -281,9 +281,15 @@ def add_distillation_options(parser: argparse.ArgumentParser, objectives: Sequen
     """The KD options of ``distill``: objective, lam, annealing, temperature and transfer text.
     ``position`` names what local temperature tempers per group ("token", "word")."""
     parser.add_argument("--objective", choices=[*objectives, "none"], default="structural",
-                        help="KD objective (see structkd.objectives); none = gold only")
+                        help="KD objective (see structkd.objectives); kl, rkl: the exact KL and reverse KL, js, tvd: "
+                             "the exact upper bounds on Jensen-Shannon and total variation, between the teacher "
+                             "brought into the student's family and the student (structkd.divergences; they cache "
+                             "the teacher's marginals, or its arc scores for a tree student); none = gold only")
     if "topk" in objectives:
         parser.add_argument("--topk", type=COUNT, default=5, help="K of --objective topk (the teacher's K best outputs)")
+    parser.add_argument("--js-beta", type=number(float, 0, 1), default=0.5, metavar="BETA",
+                        help="skew of --objective js: (1-BETA) KL(p_t||m) + BETA KL(p_s||m), m = (1-BETA) p_t + BETA "
+                             "p_s (0.5: the Jensen-Shannon divergence)")
     parser.add_argument("--lam", type=number(float, 0, 1), default=0.5, help="weight of the KD term (1 - lam: gold term)")
     parser.add_argument("--anneal", type=NONNEGATIVE, default=None,
                         help="teacher annealing: lam = max(0, 1 - progress * ANNEAL) instead of a fixed --lam")
@@ -328,7 +334,8 @@ def _distillation_data(args: argparse.Namespace, teacher, gold_task, sentences: 
                                              getattr(args, "topk", 5), glob, not args.quiet)
     print(f"teacher targets of {len(examples)} sentences {'read from' if reused else 'computed, kept in'} {cache}")
     local = args.temperature if args.temperature_mode == "local" else 1.0
-    task = DistillationTask(gold_task, targets, args.objective, args.lam, args.anneal, args.temperature, local)
+    task = DistillationTask(gold_task, targets, args.objective, args.lam, args.anneal, args.temperature, local,
+                            args.js_beta)
     indexed = [Indexed(i, s) for i, s in enumerate(examples)]
     sort_key = lambda e: len(gold_task.words(e.sentence))  # noqa: E731
     gold = [e for e in indexed if gold_task.has_gold(e.sentence)]

@@ -19,11 +19,19 @@ Baselines (same interface, ``method=``): ``"token"`` -- the teacher's local per-
 (the softmax of its emissions, or of its per-word head scores) against the student's local softmax;
 ``"posterior"`` -- the teacher's per-position marginals against the student's own structured marginals; ``"topk"`` -- the teacher's K best outputs,
 weighted by their probabilities renormalised over the K, as sequence-level KD approximations do.
+
+Divergences (:mod:`structkd.divergences`, f-DISTILL): ``"kl"`` and ``"rkl"`` (exact), ``"js"`` and ``"tvd"``
+(their tightest exact upper bound), between the teacher brought into the student's family and the student.
+``"kl"`` has structural KD's gradient (the two differ by the teacher's entropy, a constant).  Their cached
+targets are the teacher's marginals over the student's substructures, or its arc scores for a tree student;
+the temperature divides both distributions' potentials (local mode) or the teacher's before it is brought
+into the student's family (global mode).
 """
 from __future__ import annotations
 
 import torch
 
+from . import divergences
 from .projections import ProjectionError, check_pair, project
 from .structs.base import Factorization
 from .structs.chain import LinearChainCRF
@@ -31,7 +39,7 @@ from .structs.local import HeadSelection, MaxEnt
 from .structs.second_order import SiblingMeanField
 from .structs.tree import NonProjectiveDependencyCRF, ProjectiveDependencyCRF
 
-METHODS = ("structural", "token", "posterior", "topk")
+METHODS = ("structural", "token", "posterior", "topk", *divergences.OBJECTIVES)
 #: teachers whose k best outputs a torch-struct k-max semiring gives, in a compact form (labels or heads)
 #: that every student they pair with reads.
 TOPK_TEACHERS = (LinearChainCRF, MaxEnt, HeadSelection, ProjectiveDependencyCRF)
@@ -83,8 +91,9 @@ def compact_output(dist, parts: torch.Tensor) -> torch.Tensor:
 
 
 def kd_term(teacher, student: Factorization, method: str = "structural", temperature: float = 1.0,
-            temperature_mode: str = "local", k: int = 5) -> torch.Tensor:
-    """``(B,)`` the distillation term L_KD of ``method`` (see the module docstring), times T^2."""
+            temperature_mode: str = "local", k: int = 5, beta: float = 0.5) -> torch.Tensor:
+    """``(B,)`` the distillation term L_KD of ``method`` (see the module docstring), times T^2; ``beta`` is the
+    skew of "js"."""
     if method not in METHODS:
         raise ValueError(f"unknown KD method {method!r}; choose from {METHODS}")
     _check_temperature(temperature, temperature_mode)
@@ -92,7 +101,7 @@ def kd_term(teacher, student: Factorization, method: str = "structural", tempera
     if method == "topk":
         return _topk_kd(teacher_t, student.tempered(temperature), k) * temperature**2
     local = temperature if temperature_mode == "local" else 1.0
-    return kd_from_marginals(kd_targets(teacher_t, student, method), student, method, temperature, local)
+    return kd_from_marginals(kd_targets(teacher_t, student, method), student, method, temperature, local, beta)
 
 
 def kd_targets(teacher, student: Factorization, method: str = "structural") -> torch.Tensor:
@@ -101,8 +110,12 @@ def kd_targets(teacher, student: Factorization, method: str = "structural") -> t
     * "structural", "posterior": the teacher's marginals over the student's substructures (:func:`project`);
     * "token": the teacher's own per-position distributions over the student's per-position choices -- the
       softmax of its emissions (a CRF) or of its arc scores (a parser), as token-level KD uses them; a
-      teacher without local scores (span NER) gives its exact per-position marginals instead.
+      teacher without local scores (span NER) gives its exact per-position marginals instead;
+    * the divergences: :func:`structkd.divergences.divergence_targets` (marginals, or a tree student's teacher
+      arc scores).
     """
+    if method in divergences.OBJECTIVES:
+        return divergences.divergence_targets(teacher, student)
     if method != "token":
         return project(teacher, student)
     check_pair(teacher, student)
@@ -111,14 +124,18 @@ def kd_targets(teacher, student: Factorization, method: str = "structural") -> t
 
 
 def kd_from_marginals(marginals: torch.Tensor, student: Factorization, method: str = "structural",
-                      temperature: float = 1.0, local_temperature: float = 1.0) -> torch.Tensor:
+                      temperature: float = 1.0, local_temperature: float = 1.0, beta: float = 0.5) -> torch.Tensor:
     """``(B,)`` L_KD from the cached teacher targets of :func:`kd_targets`, times T^2.
 
     ``temperature`` divides the student's scores; ``local_temperature`` tempers the targets per group
     (equal to ``temperature`` in "local" mode, 1 in "global" mode, where the cached targets already
-    come from the tempered teacher).
+    come from the tempered teacher); for a divergence it divides the potentials of the teacher brought into
+    the student's family.  ``beta``: the skew of "js".
     """
-    if method == "structural":
+    if method in divergences.OBJECTIVES:
+        teacher_view = divergences.view_from_targets(marginals, student, local_temperature)
+        loss = divergences.objective(method, teacher_view, student.tempered(temperature), beta)
+    elif method == "structural":
         loss = cross_entropy(temper_groups(marginals, local_temperature), student.tempered(temperature))
     elif method == "token":
         loss = cross_entropy(temper_groups(marginals, local_temperature), local_view(student).tempered(temperature))
@@ -207,21 +224,22 @@ def gold_loss(student: Factorization, gold: torch.Tensor) -> torch.Tensor:
 
 def kd_loss(teacher, student: Factorization, *, method: str = "structural", lam: float = 1.0,
             gold: torch.Tensor | None = None, has_gold: torch.Tensor | None = None,
-            temperature: float = 1.0, temperature_mode: str = "local", k: int = 5) -> torch.Tensor:
+            temperature: float = 1.0, temperature_mode: str = "local", k: int = 5, beta: float = 0.5) -> torch.Tensor:
     """``(B,)`` per-sentence loss ``lam * L_KD + (1 - lam) * L_gold``.
 
     Args:
         teacher, student: factorizations over the same sentences (any supported pair).
-        method: "structural", "token", "posterior" or "topk".
+        method: "structural", "token", "posterior", "topk", or a divergence: "kl", "rkl", "js", "tvd".
         lam: weight of the KD term (see :func:`annealed_lambda` for teacher annealing).
         gold: compact gold outputs for the student; required when ``lam < 1``.
         has_gold: ``(B,)`` bool, False for unlabeled transfer sentences (their loss is L_KD alone).
         temperature, temperature_mode: see the module docstring.
         k: the number of teacher outputs for "topk".
+        beta: the skew of "js" (0.5: the symmetric Jensen-Shannon divergence).
     """
     if not 0 <= lam <= 1:
         raise ValueError(f"lam must lie in [0, 1], got {lam}")
-    kd = kd_term(teacher, student, method, temperature, temperature_mode, k) if lam > 0 else None
+    kd = kd_term(teacher, student, method, temperature, temperature_mode, k, beta) if lam > 0 else None
     if lam == 1:
         return kd
     if gold is None:

@@ -16,6 +16,7 @@ from structkd.data import (
     UNER_LABEL_MAP, read_conll2003, read_conllu_tags, read_text, read_text_sources, read_uner, write_conll2003, write_columns,
     write_conllu_tags, write_uner,
 )
+from structkd.divergences import OBJECTIVES as DIVERGENCES
 from structkd.metrics import entity_scores
 from structkd.persistence import load
 from structkd.schemes import detect_scheme
@@ -99,7 +100,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
                                  "token-classification model (a MaxEnt teacher; its id2label must be the tags)")
         _add_data(parser, training=True)
         _add_model(parser, prefix="student-")
-        add_distillation_options(parser, ["structural", "token", "posterior", "topk"], "token")
+        add_distillation_options(parser, ["structural", "token", "posterior", "topk", *DIVERGENCES], "token")
         add_training_options(parser, distill=True)
     elif verb == "evaluate":
         parser.add_argument("--model", required=True, help="model folder")

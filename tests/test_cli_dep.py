@@ -36,7 +36,9 @@ def test_projective_training_leaves_out_non_projective_trees(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("objective,structure", [("structural", "head-selection"), ("structural", "local"),
-                                                 ("token", "head-selection"), ("none", "head-selection")])
+                                                 ("token", "head-selection"), ("none", "head-selection"),
+                                                 ("rkl", "head-selection"), ("js", "nonprojective"),
+                                                 ("tvd", "projective")])
 def test_distill_every_objective(teacher, tmp_path, objective, structure):
     out = tmp_path / "student"
     assert main(["distill", "dep", "--teacher", str(teacher / "best"), "--train", TREES, "--dev", TREES,

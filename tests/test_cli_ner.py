@@ -46,7 +46,8 @@ def test_train_refuses_to_overwrite_and_resumes(teacher, capsys):
 
 
 @pytest.mark.parametrize("objective,head", [("structural", "maxent"), ("token", "crf"), ("posterior", "crf"),
-                                            ("topk", "crf"), ("none", "crf")])
+                                            ("topk", "crf"), ("none", "crf"), ("rkl", "crf"), ("js", "maxent"),
+                                            ("tvd", "crf")])
 def test_distill_every_objective(teacher, tmp_path, objective, head):
     out = tmp_path / "student"
     args = ["distill", "ner", "--teacher", str(teacher / "best"), "--train", TRAIN, "--dev", DEV,

@@ -22,9 +22,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .. import divergences
 from ..objectives import (
     annealed_lambda, kd_from_marginals, kd_targets, label_cross_entropy, teacher_topk, topk_cross_entropy,
 )
+from ..projections import project
 
 #: candidate heads per word whose relation distributions a labelling teacher passes on (its most probable ones)
 LABEL_HEADS = 3
@@ -105,7 +107,9 @@ def teacher_targets(teacher, student, words: Sequence[Sequence[str]], method: st
         else:
             parts = [kd_targets(t_dist, s_dist, method)]
             if labelled:  # the most probable heads of every word, [b, m, h] -> (B, N+1, K)
-                weights, heads = parts[0].topk(min(LABEL_HEADS, parts[0].shape[-1]), -1)
+                scores = method in divergences.OBJECTIVES and divergences.targets_are_scores(s_dist)
+                arc_marginals = project(t_dist, s_dist) if scores else parts[0]
+                weights, heads = arc_marginals.topk(min(LABEL_HEADS, arc_marginals.shape[-1]), -1)
                 arcs = (heads.masked_fill(weights == 0, 0), weights)  # no head past the sentence's end
         if labelled:
             probs = (label_scores(arcs[0]) / global_temperature).softmax(-1)  # (B, N+1, K, R)
@@ -145,17 +149,20 @@ class DistillationTask:
     Args:
         base: the student's gold task (:class:`GoldTask`): tokens, forward pass, gold loss, evaluation.
         targets: one entry per training example, from :func:`teacher_targets`.
-        method: "structural", "token", "posterior" or "topk" (see :mod:`structkd.objectives`).
+        method: "structural", "token", "posterior", "topk", "kl", "rkl", "js" or "tvd" (see
+            :mod:`structkd.objectives`).
         lam, anneal: the KD weight; with ``anneal`` the weight is ``max(0, 1 - progress * anneal)``.
         temperature, local_temperature: as in :func:`structkd.kd_from_marginals`.
+        beta: the skew of "js".
     """
 
     def __init__(self, base: GoldTask, targets: list, method: str = "structural", lam: float = 1.0,
-                 anneal: float | None = None, temperature: float = 1.0, local_temperature: float = 1.0):
+                 anneal: float | None = None, temperature: float = 1.0, local_temperature: float = 1.0,
+                 beta: float = 0.5):
         self.base, self.model = base, base.model
         self.targets, self.method = targets, method
         self.lam, self.anneal = lam, anneal
-        self.temperature, self.local_temperature = temperature, local_temperature
+        self.temperature, self.local_temperature, self.beta = temperature, local_temperature, beta
 
     def loss(self, examples: Sequence[Indexed], progress: float) -> torch.Tensor:
         batch = [e.sentence for e in examples]
@@ -177,7 +184,7 @@ class DistillationTask:
         core = 2 if self.method == "topk" else 1
         if self.method != "topk":
             marginals = pad_stack([p[0] for p in parts]).to(potentials)
-            kd = kd_from_marginals(marginals, dist, self.method, self.temperature, self.local_temperature)
+            kd = kd_from_marginals(marginals, dist, self.method, self.temperature, self.local_temperature, self.beta)
         else:
             outputs = pad_stack([p[0] for p in parts]).transpose(0, 1).to(potentials.device)  # (K, B, N)
             weights = torch.stack([p[1] for p in parts], 1).to(potentials)  # (K, B)
