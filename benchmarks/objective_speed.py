@@ -15,6 +15,11 @@ Table 2b -- the matrix-tree against torch-struct and SuPar at n = 25, 50, 100 in
 each library's log Z error on peaked scores (scale 20 and 50) and the share of sentences our LU check sends to
 the exact elimination.  Target: ours / torch-struct <= 1 everywhere.
 
+Table 5 -- the divergence objectives (:mod:`structkd.divergences`) against the gold loss of the same student,
+forward + backward from cached teacher targets, batch 32: KL and reverse KL (exact), the JS and TV upper bounds,
+and the sampled JS estimate (8 samples of each distribution, the teacher's view and the sampling inside the
+step).  Target: the exact ones cost at most 2x the gold loss.
+
 Table 4 -- on a trained tree-CRF parser's arc scores (the parsing benchmark's teacher, when it is there): the
 share of test sentences our LU check sends to the exact elimination, and the log Z error of plain LU.
 
@@ -64,9 +69,10 @@ sys.path.insert(0, str(ROOT))
 
 import structkd  # noqa: E402
 from structkd import (  # noqa: E402
-    HeadSelection, LinearChainCRF, NonProjectiveDependencyCRF, ProjectiveDependencyCRF,
-    cross_entropy, gold_loss, kd_term, project,
+    HeadSelection, LinearChainCRF, MaxEnt, NonProjectiveDependencyCRF, ProjectiveDependencyCRF,
+    cross_entropy, gold_loss, kd_from_marginals, kd_term, project,
 )
+from structkd.divergences import OBJECTIVES as DIVERGENCES, divergence_targets, js_estimate  # noqa: E402
 from structkd.structs.matrix_tree import exact_log_partition, lu_log_partition  # noqa: E402
 
 BATCH = 32
@@ -74,6 +80,8 @@ WARMUP = 3
 REPEATS = 100
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "objective.md"
 KD_TARGET = 1.5  # structural KD loss <= 1.5x the gold loss
+DIVERGENCE_TARGET = 2.0  # the exact divergences <= 2x the gold loss
+ESTIMATE_SAMPLES = 8
 LOGZ_TOL = 5e-4  # max |log Z(peer) - log Z(ours)|: float32 rounding of log Z values of 50 to 250
 #: torch-struct's matrix-tree adds eps=1e-5 to every exp(score), which moves its log Z by a few 1e-4 here.
 LOGZ_TOL_EPS = 1e-3
@@ -510,6 +518,27 @@ def tree_setup(cls: type, n: int) -> DistillSetup:
     return DistillSetup(cls.__name__, lambda: cls(scores), [scores], lambda: cls(t_scores), heads)
 
 
+def maxent_setup(n: int, num_labels: int) -> DistillSetup:
+    """Scenario 2a: a MaxEnt student of a chain CRF teacher."""
+    chain = chain_setup(n, num_labels)
+    scores = leaf(BATCH, n, num_labels)
+    return DistillSetup("MaxEnt (chain teacher)", lambda: MaxEnt(scores), [scores], chain.teacher, chain.gold)
+
+
+def divergence_row(setup: DistillSetup, size: str, sizes: Sizes) -> dict:
+    """Gold loss, structural KD and every divergence from cached targets, and the sampled JS estimate: ms."""
+    marginals = project(setup.teacher(), setup.student()).detach()
+    targets = divergence_targets(setup.teacher(), setup.student()).detach()
+    steps = {
+        "gold": lambda: gold_loss(setup.student(), setup.gold),
+        "structural": lambda: cross_entropy(marginals, setup.student()),
+        **{m: (lambda m=m: kd_from_marginals(targets, setup.student(), m)) for m in DIVERGENCES},
+        "js estimate": lambda: js_estimate(setup.teacher(), setup.student(), ESTIMATE_SAMPLES).value,
+    }
+    ms = time_ms({k: backward_step(f, setup.leaves) for k, f in steps.items()}, sizes.repeats, sizes.warmup)
+    return {"student": setup.name, "size": size, **ms}
+
+
 def objective_row(setup: DistillSetup, size: str, sizes: Sizes) -> dict:
     """Gold loss, KD with teacher inference and KD with cached teacher marginals: ms and KD/gold ratios."""
     cached = project(setup.teacher(), setup.student()).detach()
@@ -605,6 +634,28 @@ def objective_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def divergence_table(rows: list[dict]) -> list[str]:
+    """Table 5 in markdown: ms of each objective and its ratio to the gold loss."""
+    names = ["structural", *DIVERGENCES, "js estimate"]
+    lines = [
+        "## Table 5: divergence objectives vs gold loss of the same student (forward + backward)",
+        "",
+        f"Target: the exact divergences (kl, rkl) <= {DIVERGENCE_TARGET:g}x the gold loss; js and tvd are their "
+        f"exact upper bounds (structkd.divergences), *js estimate* the sampled estimate with "
+        f"{ESTIMATE_SAMPLES} samples of the teacher's view and of the student (teacher view and sampling "
+        "inside the step).  Every other column starts from cached teacher targets.  Each cell: ms, and its "
+        "ratio to the gold loss.",
+        "",
+        "| student | size | gold ms | " + " | ".join(names) + " | exact ones met |",
+        "|---|---|---:|" + "---:|" * len(names) + ":-:|",
+    ]
+    for r in rows:
+        cells = " | ".join(f"{r[n]:.2f} ({r[n] / r['gold']:.2f}x)" for n in names)
+        met = all(r[n] / r["gold"] <= DIVERGENCE_TARGET for n in ("kl", "rkl"))
+        lines.append(f"| {r['student']} | {r['size']} | {r['gold']:.2f} | {cells} | {_yes(met)} |")
+    return lines
+
+
 def structure_table(rows: list[dict], peers: dict) -> list[str]:
     """Table 2 in markdown: ms per library, fastest peer, ours / fastest peer."""
     names = ["structkd", "structkd (from_emissions)", *peers]
@@ -665,6 +716,11 @@ def run(sizes: Sizes, threads: int, parser: Path = PARSER_TEACHER, treebank: Pat
     table1 = [objective_row(chain_setup(n, c), f"n={n} C={c}", sizes) for n, c in sizes.chain]
     table1 += [objective_row(tree_setup(cls, n), f"n={n}", sizes)
                for cls in (ProjectiveDependencyCRF, NonProjectiveDependencyCRF, HeadSelection) for n in sizes.tree]
+    setups = [(chain_setup(n, c), f"n={n} C={c}") for n, c in sizes.chain[:2]]
+    setups += [(maxent_setup(*sizes.chain[0]), f"n={sizes.chain[0][0]} C={sizes.chain[0][1]}")]
+    setups += [(tree_setup(cls, sizes.tree[0]), f"n={sizes.tree[0]}")
+               for cls in (HeadSelection, ProjectiveDependencyCRF, NonProjectiveDependencyCRF)]
+    table5 = [divergence_row(setup, size, sizes) for setup, size in setups]
     table2, checks = [], []
     cases = [("chain", f"n={n} C={c}", lambda n=n, c=c: chain_contenders(n, c, peers)) for n, c in sizes.chain]
     cases += [(name, f"n={n}", lambda n=n, build=build: build(n, peers))
@@ -681,7 +737,8 @@ def run(sizes: Sizes, threads: int, parser: Path = PARSER_TEACHER, treebank: Pat
             matrix_tree.append(row | peaked_accuracy(n, dtype, peers))
             checks += row_checks
     load = other_load(start, cpu_seconds(), time.perf_counter() - wall)
-    sections = [header(threads, sizes, load), objective_table(table1), structure_table(table2, peers),
+    sections = [header(threads, sizes, load), objective_table(table1), divergence_table(table5),
+                structure_table(table2, peers),
                 matrix_tree_table(matrix_tree, peers), accuracy_table(matrix_tree_errors(peers)),
                 parser_trust_table(parser_trust(parser, treebank, parser_sentences)), check_table(checks), missing_peers(peers)]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"

@@ -84,8 +84,10 @@ class Divergence(NamedTuple):
 
 # ----------------------------------------------------------------------------- the teacher in the student's family
 def divergence_targets(teacher, student: Factorization) -> torch.Tensor:
-    """What defines :func:`teacher_view`, shaped like ``student.log_potentials`` (cacheable before training):
-    the teacher's arc scores for a tree student, else its marginals over the student's substructures."""
+    """What defines :func:`teacher_view`, cacheable before training: the teacher's marginals over the student's
+    substructures (shaped like ``student.log_potentials``), or for a tree student ``(B, N+1, N+1, 2)``: the
+    teacher's arc scores and the arc marginals of its view, whose root row (no word has the root as dependent)
+    carries the view's log Z at ``[0, 0]`` -- so that training needs no teacher inference."""
     check_pair(teacher, student)
     if not isinstance(student, TreeFactorization):
         return project(teacher, student)
@@ -101,29 +103,45 @@ def divergence_targets(teacher, student: Factorization) -> torch.Tensor:
             f"(its trees are a subset of the student's), so the teacher has no distribution over the student's "
             f"trees; use a student of the teacher's tree family or a head-selection student"
         )
-    return teacher.log_potentials
+    view = student.with_potentials(teacher.log_potentials)
+    marginals = view.marginals.clone()
+    marginals[:, 0, 0] = view.partition
+    return torch.stack([teacher.log_potentials, marginals], -1)
 
 
-def targets_are_scores(student: Factorization) -> bool:
-    """Whether :func:`divergence_targets` of this student are the teacher's scores (tree students) rather than
-    its marginals."""
-    return isinstance(student, TreeFactorization)
+def arc_marginals(targets: torch.Tensor, student: Factorization) -> torch.Tensor:
+    """The marginals over the student's substructures held by :func:`divergence_targets` (for a tree student
+    the second channel, whose root row is not a marginal)."""
+    return targets[..., 1] if isinstance(student, TreeFactorization) else targets
 
 
 def view_from_targets(targets: torch.Tensor, student: Factorization, temperature: float = 1.0) -> Factorization:
     """``p~_t`` (see the module docstring) from :func:`divergence_targets`, in the student's class, lengths and
-    options, with its potentials divided by ``temperature``."""
+    options, with its potentials divided by ``temperature``.
+
+    A chain or product view is built from conditionals normalised row by row, so its log-partition is 0 and,
+    for consistent marginals, its marginals are the targets; a tree view's come with the targets.  At
+    temperature 1 both are taken as known, and the view costs no inference."""
+    dtype = student.log_potentials.dtype
     if isinstance(student, TreeFactorization):
-        potentials = targets
-    elif isinstance(student, LinearChainCRF):
+        view = student.with_potentials(targets[..., 0].to(dtype) / temperature)
+        if temperature == 1:
+            marginals = targets[..., 1].to(dtype)
+            view.__dict__["partition"] = marginals[:, 0, 0]
+            view.__dict__["marginals"] = torch.cat([torch.zeros_like(marginals[:, :1]), marginals[:, 1:]], 1)
+        return view
+    if isinstance(student, LinearChainCRF):
         potentials = markov_potentials(targets)
     elif isinstance(student, (MaxEnt, HeadSelection)):
-        potentials = _floored_log(targets)
+        potentials = _row_log_probs(targets)
     else:
         raise ProjectionError(f"no divergence for a {type(student).__name__} student")
-    view = student.with_potentials(potentials.to(student.log_potentials.dtype) / temperature)
+    view = student.with_potentials(potentials.to(dtype) / temperature)
     if isinstance(view, LinearChainCRF):
         view.emissions = None  # the student's own emissions do not describe this distribution
+    if temperature == 1:  # torch-struct's lazy properties, filled in
+        view.__dict__["partition"] = torch.zeros_like(student.lengths, dtype=view.log_potentials.dtype)
+        view.__dict__["marginals"] = targets.to(view.log_potentials.dtype)
     return view
 
 
@@ -133,14 +151,17 @@ def teacher_view(teacher, student: Factorization) -> Factorization:
 
 
 def markov_potentials(pairs: torch.Tensor) -> torch.Tensor:
-    """``(B, N, C, C)`` pair marginals -> the potentials of the chain with exactly these marginals:
-    ``log P(i, p, c) - log P(i-1, p)`` (``log P(0, 0, c)`` at the first token)."""
-    previous = _previous_unary(pairs)  # (B, N, C)
-    return _floored_log(pairs) - _floored_log(previous).unsqueeze(-1)
+    """``(B, N, C, C)`` pair marginals -> the potentials of the chain with these marginals: the log conditionals
+    ``log P(i, p, c) - log sum_c' P(i, p, c')`` (= ``log P(i, p, c) - log P(i-1, p)`` for consistent marginals;
+    ``log P(0, 0, c)`` at the first token)."""
+    return _row_log_probs(pairs)
 
 
-def _floored_log(probs: torch.Tensor) -> torch.Tensor:
-    return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
+def _row_log_probs(probs: torch.Tensor) -> torch.Tensor:
+    """Log of ``probs`` normalised over the last dimension, with zeros floored at the dtype's smallest normal
+    number (a row without mass becomes uniform)."""
+    floored = probs.clamp_min(torch.finfo(probs.dtype).tiny)
+    return floored.log() - floored.sum(-1, keepdim=True).log()
 
 
 def _previous_unary(pairs: torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,9 @@ the per-position softmaxes.  The semiring sum is written generically, so argmax,
 from __future__ import annotations
 
 import torch
+from torch.distributions.utils import lazy_property
 
-from .base import DynamicProgram, Factorization, length_mask
+from .base import DynamicProgram, Factorization, _finite, length_mask
 
 
 class IndependentChoices(DynamicProgram):
@@ -63,7 +64,20 @@ def head_mask(lengths: torch.Tensor, n: int) -> torch.Tensor:
     return dep_ok.unsqueeze(-1) & in_sentence.unsqueeze(-2) & (words.view(-1, 1) != words.view(1, -1))
 
 
-class MaxEnt(Factorization):
+class LocalFactorization(Factorization):
+    """The shared part of the locally normalised factorizations: their marginals in closed form."""
+
+    @lazy_property
+    def marginals(self) -> torch.Tensor:
+        """The per-position softmax over the allowed choices (zero elsewhere): the gradient of log Z, computed
+        directly, so that an objective through the marginals needs no second-order autograd."""
+        allowed = self.struct.choice_mask(self.log_potentials.shape, self.lengths)
+        some = allowed.any(-1, keepdim=True)  # positions of a sentence (rows without choices stay zero)
+        scores = _finite(self.log_potentials).masked_fill(~allowed & some, float("-inf")).masked_fill(~some, 0.0)
+        return scores.softmax(-1) * allowed
+
+
+class MaxEnt(LocalFactorization):
     """Per-token softmax over ``C`` labels; potentials ``(B, N, C)``."""
 
     struct = TokenChoices
@@ -87,7 +101,7 @@ class MaxEnt(Factorization):
         return onehot * length_mask(self.lengths, labels.shape[1]).unsqueeze(-1)
 
 
-class HeadSelection(Factorization):
+class HeadSelection(LocalFactorization):
     """Per-word softmax over heads; potentials ``(B, N+1, N+1)`` indexed ``[b, m, h]``."""
 
     sentence_dims, root_positions = 2, 1

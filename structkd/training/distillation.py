@@ -26,7 +26,6 @@ from .. import divergences
 from ..objectives import (
     annealed_lambda, kd_from_marginals, kd_targets, label_cross_entropy, teacher_topk, topk_cross_entropy,
 )
-from ..projections import project
 
 #: candidate heads per word whose relation distributions a labelling teacher passes on (its most probable ones)
 LABEL_HEADS = 3
@@ -107,8 +106,8 @@ def teacher_targets(teacher, student, words: Sequence[Sequence[str]], method: st
         else:
             parts = [kd_targets(t_dist, s_dist, method)]
             if labelled:  # the most probable heads of every word, [b, m, h] -> (B, N+1, K)
-                scores = method in divergences.OBJECTIVES and divergences.targets_are_scores(s_dist)
-                arc_marginals = project(t_dist, s_dist) if scores else parts[0]
+                divergence = method in divergences.OBJECTIVES
+                arc_marginals = divergences.arc_marginals(parts[0], s_dist) if divergence else parts[0]
                 weights, heads = arc_marginals.topk(min(LABEL_HEADS, arc_marginals.shape[-1]), -1)
                 arcs = (heads.masked_fill(weights == 0, 0), weights)  # no head past the sentence's end
         if labelled:
