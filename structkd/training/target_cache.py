@@ -5,8 +5,8 @@ The cache is a folder of shards (safetensors, no pickle), ``shard-00000.safetens
 sentences each: one tensor per sentence (``"i"``; for targets in parts, such as Top-K KD's outputs and weights
 or a parser's relation targets, ``"i.0"``, ``"i.1"``, ...) and, in its metadata, the fingerprint of what the targets were computed from: the teacher's weights and configuration,
 the student's configuration without its encoder (its factorization and labels: students that differ in their
-encoder alone share targets), the sentences, the method (the four divergences share theirs), K and the global
-temperature.  The teacher labels the
+encoder alone share targets), the sentences, the method (:func:`target_kind`: the divergences share structural
+KD's targets, or for a tree student their own), K and the global temperature.  The teacher labels the
 sentences one shard at a time, each shard written (atomically) as soon as it is done, so memory holds one shard
 and a killed labelling run resumes at the first missing shard.  :class:`CachedTargets` reads the targets back
 through memory maps, one sentence at a time.  A shard with another fingerprint is recomputed and replaced, never
@@ -26,6 +26,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from ..divergences import OBJECTIVES as DIVERGENCES
+from ..structs.tree import TreeFactorization
 from .distillation import LABEL_HEADS, teacher_targets
 
 #: the default cache folder, in a distillation run's output folder
@@ -44,13 +45,23 @@ def fingerprint(teacher: torch.nn.Module, student: torch.nn.Module, words: Seque
         digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     student_config = {key: value for key, value in _config(student).items() if key != "encoder"}
     settings = {"teacher": _config(teacher), "student": [type(student).__name__, student_config],
-                "method": "divergence" if method in DIVERGENCES else method,  # the divergences share their targets
+                "method": target_kind(student, method),
                 "k": k if method == "topk" else None, "global_temperature": global_temperature,
                 "label_heads": LABEL_HEADS}
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     for sentence in words:
         digest.update(json.dumps(list(sentence)).encode())
     return digest.hexdigest()
+
+
+def target_kind(student: torch.nn.Module, method: str) -> str:
+    """What the targets of ``method`` are, for the fingerprint: the divergences cache structural KD's marginals,
+    except for a tree student (its teacher's arc scores and view marginals, shared by the four divergences)."""
+    if method not in DIVERGENCES:
+        return method
+    with torch.no_grad():
+        tree = isinstance(student.factorization([["."]]), TreeFactorization)
+    return "divergence" if tree else "structural"
 
 
 def _config(model: torch.nn.Module) -> dict:
