@@ -124,7 +124,8 @@ def distill(args) -> int:
     student = build_parser(args, labelled, "student-", rels=teacher.rels,
                            transfer=[t for t in trees if t.heads is None] + transfer, teacher=teacher)
     student = prepare_student(args, student, teacher)
-    task, data, key = distillation_run(args, teacher, ParsingTask(student, args.punct), trees, transfer)
+    task, data, key = distillation_run(args, teacher, ParsingTask(student, args.punct), trees, transfer,
+                                       ParsingTask(teacher, args.punct))
     return fit(args, task, data, key, dev, args.student_encoder, started, "LAS")
 
 

@@ -25,6 +25,7 @@ from .training import (
     SCHEDULES, TARGETS, CompactionTask, DistillationTask, GoldTransferMix, Indexed, TrainConfig, Trainer,
     cached_teacher_targets, check_output, shipped_model,
 )
+from .training.interactive import EXAMS, SCOPES, InteractiveTask
 
 #: students whose transformer comes from the teacher's: compressed by WID, sliced from it, or of its shape at random
 COMPRESSED = {"wid": "weight-inherited distillation: the teacher's transformer compacted to the student's shape",
@@ -302,6 +303,27 @@ def add_distillation_options(parser: argparse.ArgumentParser, objectives: Sequen
     parser.add_argument("--transfer-ratio", type=POSITIVE, default=1.0, metavar="R",
                         help="with --transfer: an epoch is every gold sentence plus R transfer batches per gold "
                              "batch, the transfer batches walking through all transfer text epoch after epoch")
+    interactive = parser.add_argument_group(
+        "interactive distillation", "the teacher learns too (structkd.training.interactive): before each course step, "
+        "an exam step updates it so that the student, after a virtual step on its targets, does better on a quiz "
+        "batch of training sentences; its targets are then computed live, never read from the cache")
+    interactive.add_argument("--interactive", action="store_true", help="train the teacher by the exam step (IKD)")
+    interactive.add_argument("--ikd-teacher-lr", type=NONNEGATIVE, default=5e-5, metavar="LR",
+                             help="the teacher's learning rate (AdamW, the run's schedule; 0: plain distillation)")
+    interactive.add_argument("--ikd-scope", choices=SCOPES, default="head",
+                             help="all: every teacher parameter; head: its scorer only, the encoder frozen and its "
+                                  "states computed once per sentence")
+    interactive.add_argument("--ikd-exam", choices=EXAMS, default="exact",
+                             help="the teacher's gradient through the virtual step: exact (double backward) or a "
+                                  "central finite difference (first-order only)")
+    interactive.add_argument("--ikd-eps", type=POSITIVE, default=0.01, help="the finite difference's step (over |g'|)")
+    interactive.add_argument("--ikd-every", type=COUNT, default=1, metavar="K", help="an exam step every K steps")
+    interactive.add_argument("--ikd-step", type=POSITIVE, default=0.1, metavar="ETA",
+                             help="the student's virtual SGD step size in the exam")
+    interactive.add_argument("--ikd-teacher-gold", type=NONNEGATIVE, default=1.0, metavar="W",
+                             help="weight of the teacher's own gold loss in its update")
+    interactive.add_argument("--ikd-drift", type=NONNEGATIVE, default=0.0, metavar="W",
+                             help="weight of the cross-entropy from the teacher's starting distribution")
     parser.add_argument("--teacher-cache", default=None, metavar="DIR",
                         help="the folder where the teacher's targets are kept (default: teacher_targets/ in "
                              "--output); a run with the same teacher, student output layer (factorization and "
@@ -309,16 +331,36 @@ def add_distillation_options(parser: argparse.ArgumentParser, objectives: Sequen
                              "(the other seeds of a run, or a student with another encoder)")
 
 
-def distillation_run(args: argparse.Namespace, teacher, gold_task, sentences: Sequence, transfer: Sequence):
+def distillation_run(args: argparse.Namespace, teacher, gold_task, sentences: Sequence, transfer: Sequence,
+                     teacher_task=None):
     """``(task, train, sort_key)`` for the Trainer: gold training of the ``sentences`` with gold with
     ``--objective none``, else distillation over ``sentences + transfer`` from the teacher's targets, computed once
     here (or read from ``--teacher-cache``); with sentences without gold, ``train`` mixes gold and transfer
     batches in ``--transfer-ratio``.  A wid student's task is a :class:`~structkd.training.CompactionTask`
-    around it."""
+    around it; with ``--interactive``, an :class:`~structkd.training.interactive.InteractiveTask` with the
+    teacher's gold task ``teacher_task``."""
+    if args.interactive:
+        check_interactive(args, teacher_task)
     task, data, key = _distillation_data(args, teacher, gold_task, sentences, transfer)
     if getattr(args, "student_encoder", None) == "wid":
         task = CompactionTask(task, gold_task, args.wid_compactor_lr_scale)
+    if args.interactive:
+        lr = train_config(args, args.student_encoder).lr
+        task = InteractiveTask(task, teacher, teacher_task, [s for s in sentences if gold_task.has_gold(s)],
+                               args.ikd_teacher_lr / lr, args.ikd_exam, args.ikd_eps, args.ikd_scope, args.ikd_every,
+                               args.ikd_step, args.ikd_teacher_gold, args.ikd_drift)
     return task, data, key
+
+
+def check_interactive(args: argparse.Namespace, teacher_task) -> None:
+    """The combinations ``--interactive`` cannot train, refused before the teacher runs."""
+    if teacher_task is None:
+        raise UserError("--interactive needs a structkd teacher model it can train (not a Hugging Face folder)")
+    if args.objective in ("none", "topk"):
+        raise UserError(f"--interactive needs a KD objective whose targets follow the teacher's scores, not "
+                        f"--objective {args.objective}")
+    if getattr(args, "student_encoder", None) == "wid":
+        raise UserError("--interactive does not combine with a wid student yet; use a sliced or BiLSTM student")
 
 
 def _distillation_data(args: argparse.Namespace, teacher, gold_task, sentences: Sequence, transfer: Sequence):

@@ -173,7 +173,8 @@ def distill(args) -> int:
     student = build_tagger(args, labelled, prefix="student-", tags=student_tags(teacher, args.student_scheme),
                            transfer=[s for s in train_set if s.tags is None] + transfer, teacher=teacher)
     student = prepare_student(args, student, teacher)
-    task, data, key = distillation_run(args, teacher, TaggingTask(student), train_set, transfer)
+    teacher_task = TaggingTask(teacher) if isinstance(teacher, Tagger) else None
+    task, data, key = distillation_run(args, teacher, TaggingTask(student), train_set, transfer, teacher_task)
     return fit(args, task, data, key, dev, args.student_encoder, started, "F1")
 
 

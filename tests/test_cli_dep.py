@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from structkd.cli import main
 from structkd.data import read_conllu_trees
@@ -94,3 +95,14 @@ def test_distill_a_gold_fraction_distils_relations_from_the_unlabelled_rest(teac
     from safetensors import safe_open
     with safe_open(targets[0], framework="pt") as shard:
         assert shard.metadata()["parts"] == "4"  # arcs, candidate heads, their weights, relation distributions
+
+
+def test_interactive_distillation_of_a_parser(teacher, tmp_path):
+    out = tmp_path / "ikd"
+    assert main(["distill", "dep", "--teacher", str(teacher / "best"), "--train", TREES, "--dev", TREES,
+                 "--output", str(out), "--objective", "structural", "--student-structure", "head-selection",
+                 "--epochs", "1", "--interactive", "--ikd-every", "2", "--ikd-teacher-lr", "1e-3",
+                 *tiny("student-")]) == 0
+    before, after = load(teacher / "best").state_dict(), load(out / "teacher").state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(not k.startswith("encoder.") for k in changed)

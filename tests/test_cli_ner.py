@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from structkd.cli import main
 from structkd.data import read_conllu_tags, read_text, read_uner
@@ -197,3 +198,23 @@ def test_distill_a_gold_fraction_with_a_transfer_folder_glove_and_the_new_recipe
                  "--output", str(tmp_path / "all-gold"), "--epochs", "1", "--transfer", str(folder),
                  "--teacher-cache", str(cache), *tiny("student-")]) == 0
     assert f"read from {cache}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("scope,exam", [("head", "exact"), ("all", "finite-difference")])
+def test_interactive_distillation_trains_the_teacher_and_keeps_it_beside_the_student(teacher, tmp_path, scope, exam):
+    out = tmp_path / "ikd"
+    args = ["distill", "ner", "--teacher", str(teacher / "best"), "--train", TRAIN, "--dev", DEV, "--output", str(out),
+            "--objective", "structural", "--epochs", "1", "--interactive", "--ikd-scope", scope, "--ikd-exam", exam,
+            "--ikd-teacher-lr", "1e-3", *tiny("student-")]
+    assert main(args) == 0
+    before, after = load(teacher / "best").state_dict(), load(out / "teacher").state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and (scope == "all" or all(not k.startswith("encoder.") for k in changed))
+    assert json.loads((out / "summary.json").read_text())["parameters"] == load(out / "best").num_parameters()
+
+
+def test_interactive_distillation_refuses_objectives_without_teacher_gradients(teacher, tmp_path, capsys):
+    args = ["distill", "ner", "--teacher", str(teacher / "best"), "--train", TRAIN, "--dev", DEV, "--output",
+            str(tmp_path / "x"), "--objective", "topk", "--interactive", *tiny("student-")]
+    assert main(args) == 1
+    assert "--interactive needs a KD objective" in capsys.readouterr().err

@@ -172,6 +172,10 @@ class InteractiveTask:
     def evaluate(self, sentences: Sequence) -> dict:
         return self.course.evaluate(sentences)
 
+    def shipped(self) -> nn.Module:
+        """The model the run ships: the student."""
+        return self.course.model
+
     def save(self, folder: Path) -> None:
         """The student into ``folder``, the teacher beside it (``folder/../teacher``)."""
         self.course.save(folder)
