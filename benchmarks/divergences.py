@@ -74,19 +74,20 @@ def rows(task: Task, seeds: int) -> list[tuple[str, str, int]]:
             for seed in range(1 if objective in ONE_SEED else seeds)]
 
 
-def argv(task: Task, objective: str, seed: int, data: Path, runs: Path, threads: str) -> list[str]:
-    return ["distill", task.name, "--teacher", str(ROOT / "runs" / task.teacher / "best"),
+def argv(task: Task, objective: str, seed: int, data: Path, runs: Path, threads: str, extra=()) -> list[str]:
+    return ["distill", task.name, *extra, "--teacher", str(ROOT / "runs" / task.teacher / "best"),
             "--student-encoder", "bilstm", *prefixed(STUDENT_INPUTS, "student-"), *task.student,
             "--objective", objective, "--gold-fraction", FRACTION, *prefixed(STUDENT, ""), "--seed", str(seed),
             "--train", str(data / task.train), "--dev", str(data / task.dev),
             "--teacher-cache", str(runs / f"{task.name}-cache"), "--threads", threads, "--quiet"]
 
 
-def train(task: Task, name: str, objective: str, seed: int, args) -> dict:
-    """Train (or resume) one row, evaluate it on test, and return its kept record."""
+def train(task: Task, name: str, objective: str, seed: int, args, extra=()) -> dict:
+    """Train (or resume) one row (``extra``: more ``distill`` options), evaluate it on test, and return its kept
+    record."""
     folder = args.runs / name
     start = time.time()
-    run_once(folder, argv(task, objective, seed, args.data, args.runs, args.threads))
+    run_once(folder, argv(task, objective, seed, args.data, args.runs, args.threads, extra))
     test = folder / "test.json"
     if not test.exists() and cli(["evaluate", task.name, "--model", str(folder / "best"), "--data",
                                   str(args.data / task.test), "--json", str(test)]) != 0:
@@ -94,6 +95,7 @@ def train(task: Task, name: str, objective: str, seed: int, args) -> dict:
     summary = json.loads((folder / "summary.json").read_text())
     return {"name": name, "task": task.name, "objective": objective, "seed": seed, "dev": summary["score"],
             "test": json.loads(test.read_text())[task.metric], "epoch": summary["epoch"],
+            "epochs_run": len((folder / "train_log.jsonl").read_text().splitlines()),
             "train_minutes": summary["seconds"] / 60, "wall_minutes_this_call": (time.time() - start) / 60,
             "machine": machine(threads=int(args.threads)), "date": datetime.date.today().isoformat(),
             "code": code_version()}
