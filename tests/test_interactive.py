@@ -151,6 +151,7 @@ def test_the_teacher_keeps_its_gold_loss(models):
 
 # ----------------------------------------------------------------------------- runs
 def train(task, folder, epochs=2, resume=False):
+    """Two-sentence batches: two steps an epoch."""
     config = TrainConfig(epochs=epochs, batch_size=2, lr=0.05, patience=5, seed=4)
     data = [Indexed(i, s) for i, s in enumerate(GOLD + TRANSFER)]
     Trainer(task, config, folder, show_progress=False).fit(data, GOLD, resume=resume)
@@ -173,14 +174,15 @@ def test_a_teacher_learning_rate_of_zero_is_plain_distillation(tmp_path):
 def test_the_teacher_learns_and_a_killed_run_resumes_to_the_same_weights(tmp_path):
     teacher = tagger("crf", 0)
     start = weights(teacher)
-    whole = make_task(teacher, tagger("crf", 1), teacher_lr_scale=0.5, step=0.5)
+    whole = make_task(teacher, tagger("crf", 1), teacher_lr_scale=0.5, step=0.5, every=3)  # exams at steps 0, 3
     train(whole, tmp_path / "whole")
     assert any(not torch.equal(start[k], v) for k, v in weights(teacher).items())
-    halves = make_task(tagger("crf", 0), tagger("crf", 1), teacher_lr_scale=0.5, step=0.5)
+    halves = make_task(tagger("crf", 0), tagger("crf", 1), teacher_lr_scale=0.5, step=0.5, every=3)
     train(halves, tmp_path / "halves", epochs=1)
+    assert int(halves.model.steps) == 2
     saved = load(tmp_path / "halves" / TEACHER_FOLDER)  # the teacher of the best (here: the only) epoch, in float32
     assert all(torch.allclose(saved.state_dict()[k].double(), v, atol=1e-6) for k, v in weights(halves.teacher).items())
-    resumed = make_task(tagger("crf", 0), tagger("crf", 1), teacher_lr_scale=0.5, step=0.5)
+    resumed = make_task(tagger("crf", 0), tagger("crf", 1), teacher_lr_scale=0.5, step=0.5, every=3)
     train(resumed, tmp_path / "halves", epochs=2, resume=True)
     for trained, again in ((whole.model, resumed.model),):
         a, b = weights(trained), weights(again)

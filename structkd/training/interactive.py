@@ -57,11 +57,13 @@ TEACHER_FOLDER = "teacher"
 
 
 class StudentAndTeacher(nn.Module):
-    """The two models trained together (what a checkpoint of an interactive run holds)."""
+    """The two models trained together, and the count of training steps taken (what a checkpoint of an
+    interactive run holds: a resumed run keeps the exam schedule)."""
 
     def __init__(self, student: nn.Module, teacher: nn.Module):
         super().__init__()
         self.student, self.teacher = student, teacher
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
 
 class _Forward(nn.Module):
@@ -138,7 +140,6 @@ class InteractiveTask:
         self.teacher_params = [p for p in teacher.parameters() if p.requires_grad]
         self._forward = _Forward(self.base)
         self._gradient: list[torch.Tensor] | None = None
-        self._steps = 0
 
     # ------------------------------------------------------------------ Trainer protocol
     def parameter_groups(self) -> list[dict]:
@@ -149,9 +150,9 @@ class InteractiveTask:
         self.teacher.eval()
         if self.lr_scale == 0:
             return self.course.loss(examples, progress)
-        if self._steps % self.every == 0:
+        if int(self.model.steps) % self.every == 0:
             self._gradient = self.exam_gradient(examples, progress)
-        self._steps += 1
+        self.model.steps += 1
         words = [self.base.words(e.sentence) for e in examples]
         c = self.course
         global_temperature = c.temperature if c.local_temperature == 1 else 1.0
