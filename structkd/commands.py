@@ -372,9 +372,13 @@ def _distillation_data(args: argparse.Namespace, teacher, gold_task, sentences: 
     glob = args.temperature if args.temperature_mode == "global" else 1.0
     cache = Path(args.teacher_cache or Path(args.output) / TARGETS)
     words = [gold_task.words(s) for s in examples]
-    targets, reused = cached_teacher_targets(cache, teacher, gold_task.model, words, args.objective,
-                                             getattr(args, "topk", 5), glob, not args.quiet)
-    print(f"teacher targets of {len(examples)} sentences {'read from' if reused else 'computed, kept in'} {cache}")
+    if getattr(args, "interactive", False) and args.ikd_teacher_lr > 0:  # a learning teacher: targets live, no cache
+        targets = None
+        print(f"teacher targets of {len(examples)} sentences computed at every step (the teacher learns)")
+    else:
+        targets, reused = cached_teacher_targets(cache, teacher, gold_task.model, words, args.objective,
+                                                 getattr(args, "topk", 5), glob, not args.quiet)
+        print(f"teacher targets of {len(examples)} sentences {'read from' if reused else 'computed, kept in'} {cache}")
     local = args.temperature if args.temperature_mode == "local" else 1.0
     task = DistillationTask(gold_task, targets, args.objective, args.lam, args.anneal, args.temperature, local,
                             args.js_beta)

@@ -27,7 +27,7 @@ the teacher stays in eval mode throughout.  ``scope="head"`` adapts the teacher'
 
 With ``teacher_lr_scale == 0`` the teacher never changes: no exam runs and the course reads the cached targets of
 the wrapped :class:`~structkd.training.DistillationTask` -- plain distillation, step for step.  Otherwise no
-cached target is ever read.  The teacher's weights and its optimizer state are part of every checkpoint (the
+cached target is ever read (the CLI computes none).  The teacher's weights and its optimizer state are part of every checkpoint (the
 task's ``model`` holds student and teacher), and :meth:`InteractiveTask.save` writes the teacher beside the
 student's folder (``teacher/``): the teacher as it was when the best student was saved.
 
