@@ -69,9 +69,10 @@ TASKS = {
 
 
 def rows(task: Task, seeds: int) -> list[tuple[str, str, int]]:
-    """``(row name, objective, seed)`` of every row of ``task``."""
-    return [(f"{task.name}-{objective}-s{seed}", objective, seed) for objective in OBJECTIVES
-            for seed in range(1 if objective in ONE_SEED else seeds)]
+    """``(row name, objective, seed)`` of every row of ``task``, seed by seed (a partial run covers every
+    objective first), the one-seed rows last."""
+    return ([(f"{task.name}-{objective}-s{seed}", objective, seed) for seed in range(seeds) for objective in OBJECTIVES
+             if objective not in ONE_SEED] + [(f"{task.name}-{objective}-s0", objective, 0) for objective in ONE_SEED])
 
 
 def argv(task: Task, objective: str, seed: int, data: Path, runs: Path, threads: str, extra=()) -> list[str]:
