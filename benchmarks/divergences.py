@@ -83,6 +83,15 @@ def argv(task: Task, objective: str, seed: int, data: Path, runs: Path, threads:
             "--teacher-cache", str(runs / f"{task.name}-cache"), "--threads", threads, "--quiet"]
 
 
+def check_teacher(task: Task) -> None:
+    """Stop with the command that trains the task benchmark's teacher when its folder is missing."""
+    folder = ROOT / "runs" / task.teacher / "best"
+    if not (folder / "model.safetensors").exists():
+        bench, name = task.teacher.split("/")
+        script = "ner.py" if bench.startswith("ner") else "parsing.py"
+        raise SystemExit(f"{folder}: the teacher is missing; train it with `python benchmarks/{script} --only {name}`")
+
+
 def train(task: Task, name: str, objective: str, seed: int, args, extra=()) -> dict:
     """Train (or resume) one row (``extra``: more ``distill`` options), evaluate it on test, and return its kept
     record."""
@@ -174,6 +183,7 @@ def main(argv_: list[str] | None = None) -> None:
     args.kept.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         for task in (TASKS[t] for t in (args.task or TASKS)):
+            check_teacher(task)
             for name, objective, seed in rows(task, args.seeds):
                 if (args.kept / f"{name}.json").exists() or (
                         args.only and not any(fnmatch.fnmatch(name, g) for g in args.only)):

@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     args.kept.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         for task in (div.TASKS[t] for t in (args.task or div.TASKS)):
+            div.check_teacher(task)
             for name, variant, seed in rows(task, args.seeds):
                 if (args.kept / f"{name}.json").exists() or (
                         args.only and not any(fnmatch.fnmatch(name, g) for g in args.only)):
