@@ -459,3 +459,30 @@ def test_matrix_tree_rows_show_each_librarys_error_on_peaked_scores():
     row = {"size": "n=6 float64", "ms": {"structkd": 1.0, "torch-struct": 2.0}, **accuracy}
     line = objective_speed.matrix_tree_table([row], {**peers, "SuPar": None})[-1]
     assert line.startswith("| n=6 float64 | 1.00 | 2.00 | 0.50x | yes |")
+
+
+def test_kd_method_benchmarks_rows_and_verdicts_from_kept_results(tmp_path):
+    import divergences
+    import interactive
+
+    ner_task = divergences.TASKS["ner"]
+    names = [name for name, _, _ in divergences.rows(ner_task, 3)]
+    assert len(names) == len(set(names)) == 16 and names[-1] == "ner-kl-s0"  # KL: one seed, last
+    argv = divergences.argv(ner_task, "rkl", 1, DATA, tmp_path, "1", ["--interactive"])
+    assert argv[:3] == ["distill", "ner", "--interactive"] and argv[argv.index("--gold-fraction") + 1] == "0.1"
+
+    def record(task, objective, seed, test):
+        return {"name": f"{task}-{objective}-s{seed}", "task": task, "objective": objective, "seed": seed,
+                "dev": test, "test": test, "epoch": 10, "epochs_run": 10, "train_minutes": 5.0, "machine": "M"}
+
+    results = {r["name"]: r for r in [record("ner", "structural", s, t) for s, t in enumerate((70.0, 71.0, 72.0))]
+               + [record("ner", "js", s, t) for s, t in enumerate((74.0, 75.0, 76.0))]}
+    lines = divergences.report(results, 3, "cmd")
+    assert any("met: the best divergence by test mean, JS (exact upper bound), +4.00 F1" in line for line in lines)
+    assert any(line.startswith("| TV (exact upper bound) | not run |") for line in lines)
+    ikd = {"ner-ikd-head-s0": dict(record("ner", "ikd-head", 0, 71.5), train_minutes=20.0),
+           "ner-ikd-head-s1": record("ner", "ikd-head", 1, 70.5)}
+    lines = interactive.report(ikd, results, 3, "cmd")
+    assert any("**missed**: -0.00 F1" in line or "**missed**: +0.00 F1" in line for line in lines)
+    assert any("| IKD, the teacher's scorer adapting (exact exam every 4 steps) | 71.00 ± 0.71 (2 seeds) |" in line
+               for line in lines)
