@@ -161,7 +161,7 @@ def verdict(task: Task, by_objective: dict[str, list[dict]]) -> list[str]:
     deviation = max(statistics.stdev(structural), statistics.stdev(divergences[best]))
     met = gain > deviation
     return [f"Target (best divergence beats structural KD by more than the seed deviation): "
-            f"{'met' if met else '**missed**'}: the best divergence by test mean, {NAMES[best]}, "
+            f"{'met' if met else '**missed**'} so far: the best divergence with 2+ seeds by test mean, {NAMES[best]}, "
             f"{gain:+.2f} {task.label} against structural KD (seed deviation {deviation:.2f})."]
 
 

@@ -478,7 +478,7 @@ def test_kd_method_benchmarks_rows_and_verdicts_from_kept_results(tmp_path):
     results = {r["name"]: r for r in [record("ner", "structural", s, t) for s, t in enumerate((70.0, 71.0, 72.0))]
                + [record("ner", "js", s, t) for s, t in enumerate((74.0, 75.0, 76.0))]}
     lines = divergences.report(results, 3, "cmd")
-    assert any("met: the best divergence by test mean, JS (exact upper bound), +4.00 F1" in line for line in lines)
+    assert any("met so far: the best divergence with 2+ seeds by test mean, JS (exact upper bound), +4.00 F1" in line for line in lines)
     assert any(line.startswith("| TV (exact upper bound) | not run |") for line in lines)
     ikd = {"ner-ikd-head-s0": dict(record("ner", "ikd-head", 0, 71.5), train_minutes=20.0),
            "ner-ikd-head-s1": record("ner", "ikd-head", 1, 70.5)}
