@@ -482,7 +482,7 @@ def test_kd_method_benchmarks_rows_and_verdicts_from_kept_results(tmp_path):
     assert any(line.startswith("| TV (exact upper bound) | not run |") for line in lines)
     ikd = {"ner-ikd-head-s0": dict(record("ner", "ikd-head", 0, 71.5), train_minutes=20.0),
            "ner-ikd-head-s1": record("ner", "ikd-head", 1, 70.5)}
-    lines = interactive.report(ikd, results, 3, "cmd")
+    lines = interactive.report(ikd, results, 3, "cmd", tmp_path)
     assert any("**missed**: -0.00 F1" in line or "**missed**: +0.00 F1" in line for line in lines)
-    assert any("| IKD, the teacher's scorer adapting (exact exam every 4 steps) | 71.00 ± 0.71 (2 seeds) |" in line
-               for line in lines)
+    assert any("| IKD, the teacher's scorer adapting (exact exam every 4 steps) | 71.00 ± 0.71 (2 seeds) | "
+               "71.00 ± 0.71 (2 seeds) | 1.2 |" in line for line in lines)  # (20 + 5) minutes / 20 epochs
