@@ -59,19 +59,20 @@ def report(results: dict, baseline: dict, seeds: int, command: str, runs: Path) 
             body.append([label, div.mean_sd([r["dev"] for r in done]), div.mean_sd([r["test"] for r in done]),
                          f"{statistics.mean(minutes):.1f}" if minutes else "n/a"])
         lines += [f"## {task.title}", "", *table(["student", f"dev {task.label}", f"test {task.label}",
-                                                  "train min / epoch"], body), "", verdict(task, groups), ""]
+                                                  "train min / epoch"], body), "", verdict(task, groups, seeds), ""]
     return lines
 
 
-def verdict(task: div.Task, groups: dict) -> str:
+def verdict(task: div.Task, groups: dict, seeds: int) -> str:
     plain, ikd = [r["test"] for r in groups["structural"]], [r["test"] for r in groups["ikd-head"]]
     if len(plain) < 2 or len(ikd) < 2:
         return ("Target (IKD beats structural KD by more than the seed deviation): not measured yet (needs 2+ "
                 "seeds of each).")
     gain = statistics.mean(ikd) - statistics.mean(plain)
     deviation = max(statistics.stdev(plain), statistics.stdev(ikd))
+    partial = "" if len(plain) >= seeds and len(ikd) >= seeds else f", provisional: {len(ikd)} and {len(plain)} of {seeds} seeds"
     return (f"Target (IKD beats structural KD by more than the seed deviation): {'met' if gain > deviation else '**missed**'}"
-            f": {gain:+.2f} {task.label} (seed deviation {deviation:.2f}).")
+            f": {gain:+.2f} {task.label} (seed deviation {deviation:.2f}{partial}).")
 
 
 def main(argv: list[str] | None = None) -> None:
