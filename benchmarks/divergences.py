@@ -188,15 +188,28 @@ def main(argv_: list[str] | None = None) -> None:
     if not args.report_only:
         for task in (TASKS[t] for t in (args.task or TASKS)):
             check_teacher(task)
-            for name, objective, seed in rows(task, args.seeds):
-                if (args.kept / f"{name}.json").exists() or (
-                        args.only and not any(fnmatch.fnmatch(name, g) for g in args.only)):
-                    continue
-                print(f"=== {name}", flush=True)
-                record = train(task, name, objective, seed, args)
-                (args.kept / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
-    command = "python benchmarks/divergences.py " + " ".join(sys.argv[1:] if argv_ is None else argv_)
-    lines = report(kept(args.kept), args.seeds, command.strip())
+            train_rows(rows(task, args.seeds), args, lambda name, objective, seed, task=task:
+                       train(task, name, objective, seed, args))
+    publish(report(kept(args.kept), args.seeds, command_line("divergences.py", argv_)), args)
+
+
+def train_rows(task_rows: list[tuple[str, str, int]], args, make_record) -> None:
+    """Train every row ``(name, key, seed)`` that is not kept yet and that ``--only`` selects, and keep the record
+    ``make_record(name, key, seed)`` returns."""
+    for name, key, seed in task_rows:
+        if (args.kept / f"{name}.json").exists() or (
+                args.only and not any(fnmatch.fnmatch(name, g) for g in args.only)):
+            continue
+        print(f"=== {name}", flush=True)
+        (args.kept / f"{name}.json").write_text(json.dumps(make_record(name, key, seed), indent=1) + "\n")
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    return f"python benchmarks/{script} " + " ".join(sys.argv[1:] if argv is None else argv).strip()
+
+
+def publish(lines: list[str], args) -> None:
+    """Write the report (with ``--discussion`` appended when it exists) to ``--results`` and print it."""
     if args.discussion.exists():
         lines.append(args.discussion.read_text())
     args.results.write_text("\n".join(lines) + "\n")

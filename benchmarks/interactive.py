@@ -15,10 +15,7 @@ finished rows are kept in ``benchmarks/results/interactive/``::
 from __future__ import annotations
 
 import argparse
-import fnmatch
-import json
 import statistics
-import sys
 from pathlib import Path
 
 import divergences as div  # noqa: E402  (sets sys.path through harness)
@@ -95,20 +92,16 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report_only:
         for task in (div.TASKS[t] for t in (args.task or div.TASKS)):
             div.check_teacher(task)
-            for name, variant, seed in rows(task, args.seeds):
-                if (args.kept / f"{name}.json").exists() or (
-                        args.only and not any(fnmatch.fnmatch(name, g) for g in args.only)):
-                    continue
-                print(f"=== {name}", flush=True)
-                record = div.train(task, name, "structural", seed, args, VARIANTS[variant][1])
-                record["objective"] = variant
-                (args.kept / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
-    command = "python benchmarks/interactive.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    lines = report(div.kept(args.kept), div.kept(args.baseline), args.seeds, command.strip(), args.runs)
-    if args.discussion.exists():
-        lines.append(args.discussion.read_text())
-    args.results.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+            div.train_rows(rows(task, args.seeds), args, lambda name, variant, seed, task=task:
+                           ikd_record(task, name, variant, seed, args))
+    lines = report(div.kept(args.kept), div.kept(args.baseline), args.seeds, div.command_line("interactive.py", argv),
+                   args.runs)
+    div.publish(lines, args)
+
+
+def ikd_record(task: div.Task, name: str, variant: str, seed: int, args) -> dict:
+    """Train one IKD row (structural KD with the variant's options) and return its record."""
+    return div.train(task, name, "structural", seed, args, VARIANTS[variant][1]) | {"objective": variant}
 
 
 if __name__ == "__main__":

@@ -227,14 +227,22 @@ def _markov_entropy(pairs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return -_xlogx(pairs).flatten(1).sum(-1) + (unary * has_next).sum(-1)
 
 
-def _conditionals(pairs: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-    """``(B, N, C, C)`` P(y_i = c | y_{i-1} = p) from pair marginals; where ``p`` has no mass, ``other``'s."""
-    previous = _previous_unary(pairs).unsqueeze(-1)
-    reached = previous > 0
-    own = pairs / torch.where(reached, previous, torch.ones_like(previous))
-    other_previous = _previous_unary(other).unsqueeze(-1)
-    fallback = other / torch.where(other_previous > 0, other_previous, torch.ones_like(other_previous))
-    return torch.where(reached, own, fallback)
+class _Steps(NamedTuple):
+    """Two chains' previous-label marginals ``(B, N, C, 1)`` and conditionals ``(B, N, C, C)``."""
+
+    prev_p: torch.Tensor
+    prev_q: torch.Tensor
+    cond_p: torch.Tensor
+    cond_q: torch.Tensor
+
+
+def _steps(mu_p: torch.Tensor, mu_q: torch.Tensor) -> _Steps:
+    """P(y_i = c | y_{i-1} = p) of both chains from their pair marginals; where ``p`` has no mass under one
+    chain, the other's conditional (the tightest choice for the step-wise bounds)."""
+    prev_p, prev_q = _previous_unary(mu_p).unsqueeze(-1), _previous_unary(mu_q).unsqueeze(-1)
+    own_p = mu_p / torch.where(prev_p > 0, prev_p, torch.ones_like(prev_p))
+    own_q = mu_q / torch.where(prev_q > 0, prev_q, torch.ones_like(prev_q))
+    return _Steps(prev_p, prev_q, torch.where(prev_p > 0, own_p, own_q), torch.where(prev_q > 0, own_q, own_p))
 
 
 # ----------------------------------------------------------------------------- the public divergences
@@ -296,7 +304,7 @@ def js_stepwise(teacher, student: LinearChainCRF, beta: float = 0.5) -> Divergen
     beta = _checked_beta(beta)
     p = teacher_view(teacher, student)
     mu_p, mu_q = p.marginals, student.marginals
-    cond_p, cond_q = _conditionals(mu_p, mu_q), _conditionals(mu_q, mu_p)
+    _, _, cond_p, cond_q = _steps(mu_p, mu_q)
     log_mix = _safe_log((1 - beta) * cond_p + beta * cond_q)
     value = ((1 - beta) * _weighted_log_ratio(mu_p, cond_p, log_mix)
              + beta * _weighted_log_ratio(mu_q, cond_q, log_mix))
@@ -337,8 +345,7 @@ def tvd(teacher, student: Factorization) -> Divergence:
 def _tvd_upper(p: Factorization, q: Factorization) -> torch.Tensor:
     if isinstance(q, LinearChainCRF):
         mu_p, mu_q = p.marginals, q.marginals
-        prev_p, prev_q = _previous_unary(mu_p).unsqueeze(-1), _previous_unary(mu_q).unsqueeze(-1)
-        cond_p, cond_q = _conditionals(mu_p, mu_q), _conditionals(mu_q, mu_p)
+        prev_p, prev_q, cond_p, cond_q = _steps(mu_p, mu_q)
         teacher_weighted = 0.5 * (mu_p - prev_p * cond_q).abs().flatten(1).sum(-1)
         student_weighted = 0.5 * (prev_q * cond_p - mu_q).abs().flatten(1).sum(-1)
         return torch.minimum(teacher_weighted, student_weighted)

@@ -167,7 +167,15 @@ class DistillationTask:
         batch = [e.sentence for e in examples]
         dist, extra = self.base.forward([self.base.words(s) for s in batch])
         kd = self._kd([self.targets[e.index] for e in examples], dist, extra)
-        lam = annealed_lambda(progress, self.anneal) if self.anneal is not None else self.lam
+        return self.mixed_loss(kd, dist, extra, batch, self.lam_at(progress))
+
+    def lam_at(self, progress: float) -> float:
+        """The KD weight at ``progress`` (annealed, or the fixed ``lam``)."""
+        return annealed_lambda(progress, self.anneal) if self.anneal is not None else self.lam
+
+    def mixed_loss(self, kd: torch.Tensor, dist, extra, batch: Sequence, lam: float) -> torch.Tensor:
+        """Mean of ``lam * kd + (1 - lam) * gold`` over the sentences with gold and ``kd`` over the others, for the
+        ``(B,)`` KD terms ``kd`` of the student's ``(dist, extra)`` on ``batch``."""
         rows = torch.tensor([self.base.has_gold(s) for s in batch], device=kd.device)
         if lam == 1 or not rows.any():
             return kd.mean()

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..objectives import annealed_lambda, kd_term
+from ..objectives import kd_term
 from ..persistence import save
 from .distillation import DistillationTask, GoldTask, Indexed, teacher_targets
 
@@ -193,7 +193,7 @@ class InteractiveTask:
             batch = [e.sentence for e in examples]
             words = [self.base.words(s) for s in batch]
             quiz = random.sample(self.quiz, min(len(batch), len(self.quiz)))
-            lam = annealed_lambda(progress, self.course.anneal) if self.course.anneal is not None else self.course.lam
+            lam = self.course.lam_at(progress)
             t_dist, t_extra = self.teacher_task.forward(words)
             own = self.teacher_loss(t_dist, t_extra, words, batch)
             mine = (_grads(own, self.teacher_params, retain_graph=True) if own is not None
@@ -234,12 +234,7 @@ class InteractiveTask:
         c = self.course
         kd = kd_term(t_dist, dist, c.method, c.temperature, "local" if c.local_temperature != 1 else "global",
                      beta=c.beta)
-        rows = torch.tensor([self.base.has_gold(s) for s in batch], device=kd.device)
-        if lam == 1 or not rows.any():
-            return kd.mean()
-        gold = torch.zeros_like(kd)
-        gold[rows] = self.base.gold_nll(dist, extra, [s for s in batch if self.base.has_gold(s)], rows)
-        return torch.where(rows, lam * kd + (1 - lam) * gold, kd).mean()
+        return c.mixed_loss(kd, dist, extra, batch, lam)
 
     def quiz_loss(self, params: dict, quiz: Sequence) -> torch.Tensor:
         """The student's mean gold loss on the ``quiz`` sentences at the parameters ``params``."""
