@@ -6,29 +6,34 @@ The public API::
     teacher = LinearChainCRF.from_emissions(emissions, transitions, lengths)
     student = MaxEnt(student_scores, lengths)
     loss = kd_loss(teacher, student)          # (B,) structural KD, one value per sentence
+
+The names are loaded on first use (PEP 562), so that the modules that need no torch (the data readers and
+writers, :mod:`structkd.decoders`, the ONNX predictor :mod:`structkd.serve`) import without it.
 """
-from .objectives import (
-    annealed_lambda, cross_entropy, gold_loss, kd_from_marginals, kd_loss, kd_targets, kd_term, label_cross_entropy,
-)
-from .projections import ProjectionError, project, scenario
-from .schemes import allowed_transitions, constraint_scores
-from .structs import (
-    Factorization,
-    HeadSelection,
-    LinearChainCRF,
-    MaxEnt,
-    NonProjectiveDependencyCRF,
-    ProjectiveDependencyCRF,
-    SiblingMeanField,
-    SpanSegmentation,
-)
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Factorization", "LinearChainCRF", "MaxEnt", "HeadSelection", "ProjectiveDependencyCRF",
-    "NonProjectiveDependencyCRF", "SiblingMeanField", "SpanSegmentation",
-    "project", "scenario", "ProjectionError", "kd_loss", "kd_term", "kd_targets", "kd_from_marginals", "cross_entropy", "gold_loss",
-    "label_cross_entropy",
-    "annealed_lambda", "allowed_transitions", "constraint_scores", "__version__",
-]
+#: every public name and the module that defines it
+_EXPORTS = {
+    **dict.fromkeys(("annealed_lambda", "cross_entropy", "gold_loss", "kd_from_marginals", "kd_loss", "kd_targets",
+                     "kd_term", "label_cross_entropy"), ".objectives"),
+    **dict.fromkeys(("ProjectionError", "project", "scenario"), ".projections"),
+    **dict.fromkeys(("allowed_transitions", "constraint_scores"), ".constraints"),
+    **dict.fromkeys(("Factorization", "HeadSelection", "LinearChainCRF", "MaxEnt", "NonProjectiveDependencyCRF",
+                     "ProjectiveDependencyCRF", "SiblingMeanField", "SpanSegmentation"), ".structs"),
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'structkd' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

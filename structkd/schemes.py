@@ -1,4 +1,5 @@
-"""Tag schemes (IOB1, BIO = IOB2, BIOES): conversion between them and the transition constraints they imply.
+"""Tag schemes (IOB1, BIO = IOB2, BIOES): conversion between them and the transitions they allow (the torch
+form of those: :mod:`structkd.constraints`).  Imports no torch.
 
 Conversion goes through entities: :func:`tags_to_entities` decodes a tag sequence into labelled spans and
 :func:`entities_to_tags` encodes spans in any scheme; :func:`convert_tags` chains the two.
@@ -6,8 +7,6 @@ Conversion goes through entities: :func:`tags_to_entities` decodes a tag sequenc
 from __future__ import annotations
 
 from typing import NamedTuple, Sequence
-
-import torch
 
 from .errors import UserError
 
@@ -50,28 +49,14 @@ def _can_follow(prev: tuple[str, str | None], cur: tuple[str, str | None], schem
     return not (scheme == "BIOES" and inside_prev)
 
 
-def allowed_transitions(tags: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Which transitions the scheme of ``tags`` allows.
-
-    Returns bool tensors ``start (C,)``, ``transitions (C, C)`` (``[prev, cur]``) and ``end (C,)``.
-    """
+def transition_table(tags: Sequence[str]) -> tuple[list[bool], list[list[bool]], list[bool]]:
+    """Which transitions the scheme of ``tags`` allows, as lists: ``start[c]``, ``transitions[prev][cur]`` and
+    ``end[c]`` (the tensors of :func:`structkd.allowed_transitions`)."""
     scheme = detect_scheme(tags)
     parsed = [parse_tag(t) for t in tags]
-    trans = torch.tensor([[_can_follow(p, c, scheme) for c in parsed] for p in parsed], dtype=torch.bool)
-    start = torch.tensor([_can_follow(("O", None), c, scheme) for c in parsed], dtype=torch.bool)
-    end = torch.tensor([not (scheme == "BIOES" and p in ("B", "I")) for p, _ in parsed], dtype=torch.bool)
-    return start, trans, end
-
-
-def constraint_scores(tags: Sequence[str], dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The constraints of :func:`allowed_transitions` as additive scores: 0 where allowed, -inf where not.
-
-    Add them to a CRF's ``start``, ``transitions`` and ``end`` (see ``LinearChainCRF.from_emissions``).
-    """
-    def to_scores(mask):
-        return torch.zeros(mask.shape, dtype=dtype).masked_fill(~mask, float("-inf"))
-
-    return tuple(to_scores(m) for m in allowed_transitions(tags))
+    return ([_can_follow(("O", None), c, scheme) for c in parsed],
+            [[_can_follow(p, c, scheme) for c in parsed] for p in parsed],
+            [not (scheme == "BIOES" and p in ("B", "I")) for p, _ in parsed])
 
 
 class Entity(NamedTuple):

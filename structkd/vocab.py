@@ -2,13 +2,17 @@
 
 A :class:`Vocab` serves words and characters (with a padding and an unknown token) as well as labels
 (with neither: an unknown label is an error). It serialises to a JSON-able dict.
+
+Importing this module imports no torch (the ONNX predictor, :mod:`structkd.serve`, looks words up with it);
+the functions that return tensors import it when called.
 """
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -75,7 +79,7 @@ class Vocab:
     def token(self, index: int) -> str:
         return self.tokens[index]
 
-    def tensor(self, sequences: Sequence[Sequence[str]], device=None) -> torch.Tensor:
+    def tensor(self, sequences: Sequence[Sequence[str]], device=None) -> "torch.Tensor":
         """``(B, N)`` long indices of ``B`` token lists, padded with ``pad_index`` (0 when there is no pad)."""
         return pad_indices([self.indices(s) for s in sequences], 0 if self.pad_index is None else self.pad_index,
                            device)
@@ -90,14 +94,16 @@ class Vocab:
         return cls(data["tokens"], pad=data["pad"], unk=data["unk"], lowercase=data["lowercase"])
 
 
-def pad_indices(sequences: Sequence[Sequence[int]], pad_value: int, device=None) -> torch.Tensor:
+def pad_indices(sequences: Sequence[Sequence[int]], pad_value: int, device=None) -> "torch.Tensor":
     """``B`` lists of ints -> a ``(B, max length)`` long tensor padded with ``pad_value``."""
+    import torch
+
     n = max((len(s) for s in sequences), default=0)
     return torch.tensor([list(s) + [pad_value] * (n - len(s)) for s in sequences], dtype=torch.long, device=device)
 
 
-def sentence_lengths(sentences: Sequence[Sequence[str]], device=None) -> torch.Tensor:
-    """``(B,)`` long lengths of a batch of token lists; raises ValueError on an empty batch or sentence."""
+def batch_lengths(sentences: Sequence[Sequence[str]]) -> list[int]:
+    """The lengths of a batch of token lists; raises ValueError on an empty batch or sentence."""
     if len(sentences) == 0:
         raise ValueError("an empty batch: expected at least one sentence")
     if isinstance(sentences[0], str):
@@ -105,4 +111,11 @@ def sentence_lengths(sentences: Sequence[Sequence[str]], device=None) -> torch.T
     empty = [b for b, s in enumerate(sentences) if len(s) == 0]
     if empty:
         raise ValueError(f"sentences {empty} of the batch are empty: every sentence needs at least one token")
-    return torch.tensor([len(s) for s in sentences], dtype=torch.long, device=device)
+    return [len(s) for s in sentences]
+
+
+def sentence_lengths(sentences: Sequence[Sequence[str]], device=None) -> "torch.Tensor":
+    """``(B,)`` long lengths of a batch of token lists (:func:`batch_lengths`)."""
+    import torch
+
+    return torch.tensor(batch_lengths(sentences), dtype=torch.long, device=device)

@@ -16,10 +16,12 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from structkd import LinearChainCRF, MaxEnt, SpanSegmentation, allowed_transitions, constraint_scores
+from structkd import LinearChainCRF, MaxEnt, SpanSegmentation, constraint_scores
 from structkd.decoders import emission_pair_scores, viterbi
 from structkd.encoders.type_cache import parameter_state
-from structkd.schemes import Entity, detect_scheme, entities_to_tags, entity_types, parse_tag, tags_to_entities
+from structkd.schemes import (
+    Entity, detect_scheme, entities_to_tags, entity_types, parse_tag, tags_to_entities, transition_table,
+)
 from structkd.vocab import Vocab
 
 
@@ -127,7 +129,7 @@ class CRFHead(LabelHead):
 
 def check_transitions(tag_lists: Sequence[Sequence[str]], tags: Sequence[str]) -> None:
     """Raise ValueError on a tag sequence with a transition the scheme of ``tags`` forbids."""
-    start, transitions, end = (m.tolist() for m in allowed_transitions(tags))
+    start, transitions, end = transition_table(tags)
     index = {t: i for i, t in enumerate(tags)}
     for b, sequence in enumerate(tag_lists):
         ids = [index[t] for t in sequence]

@@ -12,7 +12,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from brute import arc_parts, distribution, trees  # noqa: E402
 
-from structkd.structs.mst import chu_liu_edmonds, is_tree, mst  # noqa: E402
+from structkd.decoders import chu_liu_edmonds  # noqa: E402
+from structkd.structs.mst import is_tree, mst  # noqa: E402
 from structkd.structs.tree import NonProjectiveDependencyCRF, ProjectiveDependencyCRF  # noqa: E402
 
 N_PAD = 4

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch_struct.semirings import LogSemiring
 
+from ..decoders import best_spans
 from ..schemes import detect_scheme
 from .base import DynamicProgram, Factorization, length_mask
 
@@ -116,8 +117,10 @@ class SpanSegmentation(Factorization):
         return self.struct(sr if sr is not None else LogSemiring, max_width=self.max_width)
 
     def decode(self) -> list[list[tuple[int, int, int]]]:
-        """The best output of each sentence: a sorted list of ``(i, j, r)`` spans."""
-        return [sorted(map(tuple, spans.nonzero().tolist())) for spans in self.argmax]
+        """The best output of each sentence: a sorted list of ``(i, j, r)`` spans, by
+        :func:`structkd.decoders.best_spans` on the CPU (the spans of the max-semiring :attr:`argmax`)."""
+        return best_spans(self.log_potentials.detach().cpu().double().numpy(), self.lengths.cpu().numpy(),
+                          self.max_width)
 
     def to_parts(self, outputs: Sequence[Sequence[tuple[int, int, int]]]) -> torch.Tensor:
         """One list of ``(i, j, r)`` spans per sentence -> ``(B, N, N, R)`` 0/1 span indicators."""

@@ -20,6 +20,7 @@ from torch_struct.semirings import LogSemiring
 from .base import DynamicProgram, Factorization
 from .local import head_mask, heads_to_arcs, semiring_masked
 from .matrix_tree import matrix_tree_log_partition
+from ..decoders import eisner
 from .mst import mst
 
 
@@ -158,8 +159,11 @@ class ProjectiveDependencyCRF(TreeFactorization):
     struct = Eisner
 
     def decode(self) -> torch.Tensor:
-        """``(B, N+1)`` heads of the best projective tree (from the max-semiring ``argmax``)."""
-        return self.argmax.argmax(-1)
+        """``(B, N+1)`` heads of the best projective tree, by :func:`structkd.decoders.eisner` on the CPU (the
+        tree of the max-semiring :attr:`argmax`, without its autograd pass)."""
+        phi = self.log_potentials.detach()
+        heads = eisner(phi.cpu().double().numpy(), self.lengths.cpu().numpy(), self.multiroot)
+        return torch.from_numpy(heads).to(phi.device)
 
 
 class NonProjectiveDependencyCRF(TreeFactorization):
