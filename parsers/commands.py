@@ -15,8 +15,10 @@ from structkd.commands import (
 )
 from structkd.data import TreeSentence, read_conllu_trees, read_text, read_text_sources, write_conllu_trees
 from structkd.divergences import OBJECTIVES as DIVERGENCES
+from structkd.export_commands import add_export_arguments, add_predict_arguments, exported_or_none, run_export
 from structkd.persistence import load
 
+from .export import export_parser
 from .model import STRUCTURES, Parser
 from .task import ParsingTask
 from .trees import is_projective
@@ -26,6 +28,7 @@ HELP = {
     "distill": "distill a dependency parser teacher folder into a student parser",
     "evaluate": "UAS, LAS, UCM and LCM of a parser on a CoNLL-U file (punctuation excluded unless --punct)",
     "predict": "parse a CoNLL-U file (HEAD and DEPREL replaced, all else kept) or raw whitespace-tokenised text",
+    "export": "export a parser folder to ONNX (encoder + arc and label scores) with its vocabularies and decoder",
 }
 
 
@@ -65,13 +68,14 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--punct", action="store_true", help="include punctuation (excluded by default)")
         parser.add_argument("--json", default=None, help="also write the scores to this JSON file")
         add_device_option(parser)
-    else:
-        parser.add_argument("--model", required=True, help="model folder")
+    elif verb == "predict":
+        add_predict_arguments(parser)
         parser.add_argument("--input", required=True, help="file to parse")
         parser.add_argument("--output", required=True, help="where to write the parsed CoNLL-U file")
         parser.add_argument("--format", choices=["conllu", "text"], default="conllu",
                             help="input format; text = one whitespace-tokenised sentence a line")
-        add_device_option(parser)
+    else:
+        add_export_arguments(parser)
 
 
 def structure(args, prefix: str = "") -> str:
@@ -144,19 +148,29 @@ def evaluate(args) -> int:
 
 
 def predict(args) -> int:
-    model = load(args.model, args.device, kind="parser")
+    exported = exported_or_none(args, "dep")
+    if exported is None:
+        parse = ParsingTask(load(args.model, args.device, kind="parser")).predict
+    else:
+        def parse(sentences):
+            return exported.predict([s.words for s in sentences])
     if args.format == "text":
         sentences = text_trees(read_text(args.input))
-        heads, rels = ParsingTask(model).predict(sentences)
+        heads, rels = parse(sentences)
         Path(args.output).write_text("".join(
             "".join(f"{i}\t{w}\t_\t_\t_\t_\t{h}\t{r}\t_\t_\n" for i, (w, h, r) in enumerate(zip(s.words, hs, rs), 1))
             + "\n" for s, hs, rs in zip(sentences, heads, rels)))
     else:
         sentences = read_conllu_trees(args.input, annotated=False)
-        heads, rels = ParsingTask(model).predict(sentences)
+        heads, rels = parse(sentences)
         write_conllu_trees(args.output, sentences, heads, rels)
     print(f"parsed {len(sentences)} sentences -> {args.output}")
     return 0
 
 
-DEP = TaskFamily(HELP, add_arguments, {"train": train, "distill": distill, "evaluate": evaluate, "predict": predict})
+def export(args) -> int:
+    return run_export(args, "parser", export_parser)
+
+
+DEP = TaskFamily(HELP, add_arguments, {"train": train, "distill": distill, "evaluate": evaluate, "predict": predict,
+                                       "export": export})

@@ -20,6 +20,7 @@ VERBS = {
     "distill": "train a student from a teacher model folder (structural, token-level, posterior KD or none)",
     "evaluate": "score a model folder on a labelled file",
     "predict": "tag or parse a file with a model folder and write the predictions",
+    "export": "write a model folder as ONNX graphs + vocabularies for onnxruntime (predict --backend onnx)",
 }
 
 

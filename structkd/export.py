@@ -19,7 +19,6 @@ a :class:`Graph` per graph (see ``taggers.export`` and ``parsers.export``); noth
 """
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import warnings
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 
 from .encoders.export import preprocessing
+from .persistence import partial_folder, replace_folder, write_json
 from .serve.inputs import build_inputs
 from .serve.manifest import ARRAYS_FILE, ENCODER_FOLDER, FORMAT, MANIFEST_FILE, VERSION
 
@@ -58,28 +58,26 @@ def export_model(model: nn.Module, folder: str | Path, task: str, graphs: Sequen
                  arrays: dict[str, np.ndarray] | None = None, tolerance: float = 1e-4) -> Path:
     """Write the export folder of ``model`` (eval mode, CPU; its ``encoder`` gives the inputs): each of
     ``graphs``, the ``decoder`` spec and its ``arrays``.  The folder is written beside its place and renamed
-    into it at the end, so a failed export leaves nothing behind."""
+    into it at the end (as model folders are, :func:`structkd.persistence.replace_folder`), so a failed or killed
+    export leaves the old folder or none, never a part."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    partial = partial_folder(folder)
     try:
-        model.encoder.save_assets(staging / ENCODER_FOLDER)
+        model.encoder.save_assets(partial / ENCODER_FOLDER)
         manifest = {"format": FORMAT, "version": VERSION, "task": task, "inputs": preprocessing(model.encoder),
                     "decoder": decoder, "graphs": {}}
         if arrays:
             from safetensors.numpy import save_file
 
-            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(staging / ARRAYS_FILE))
+            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(partial / ARRAYS_FILE))
         for graph in graphs:
-            write_graph(graph, staging / f"{graph.name}.onnx", tolerance)
+            write_graph(graph, partial / f"{graph.name}.onnx", tolerance)
             manifest["graphs"][graph.name] = {"file": f"{graph.name}.onnx", "inputs": list(graph.inputs),
                                               "outputs": graph.outputs}
-        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
+        write_json(partial, MANIFEST_FILE, manifest)
+        replace_folder(partial, folder)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(partial, ignore_errors=True)
     return folder
 
 

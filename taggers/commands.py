@@ -17,10 +17,12 @@ from structkd.data import (
     write_conllu_tags, write_uner,
 )
 from structkd.divergences import OBJECTIVES as DIVERGENCES
+from structkd.export_commands import add_export_arguments, add_predict_arguments, exported_or_none, run_export
 from structkd.metrics import entity_scores
 from structkd.persistence import load
 from structkd.schemes import detect_scheme
 
+from .export import export_tagger
 from .hf_teacher import load_teacher
 from .model import Tagger
 from .task import TaggingTask
@@ -34,7 +36,8 @@ HELP = {
     "train": "train a NER tagger (teacher, or a student from gold only) on CoNLL/UNER files",
     "distill": "distill a NER teacher folder into a student tagger",
     "evaluate": "entity precision/recall/F1 (seqeval) of a NER model on a labelled file",
-    "predict": "tag a CoNLL/UNER file or raw whitespace-tokenised text with a NER model",
+    "predict": "tag a CoNLL/UNER file or raw whitespace-tokenised text with a NER model (or its ONNX export)",
+    "export": "export a NER model folder to ONNX (encoder + scores) with its vocabularies and decoder",
 }
 
 
@@ -109,13 +112,14 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--strict", action="store_true", help="seqeval strict mode in the model's scheme")
         parser.add_argument("--json", default=None, help="also write the scores to this JSON file")
         add_device_option(parser)
-    else:
-        parser.add_argument("--model", required=True, help="model folder")
+    elif verb == "predict":
+        add_predict_arguments(parser)
         parser.add_argument("--input", required=True, help="file to tag")
         parser.add_argument("--output", required=True, help="where to write the tagged file")
         _add_format(parser, sorted(READERS) + ["text"], "; or text: one whitespace-tokenised sentence a line, "
                     "written back as token<TAB>tag lines")
-        add_device_option(parser)
+    else:
+        add_export_arguments(parser)
 
 
 def build_tagger(args, sentences, prefix: str = "", tags: list[str] | None = None, transfer=(),
@@ -194,9 +198,12 @@ def evaluate(args) -> int:
 
 
 def predict(args) -> int:
-    model = load(args.model, args.device, kind="tagger")
+    exported = exported_or_none(args, "ner")
     sentences = read(args.input, args, labelled=False)
-    predicted = TaggingTask(model).predict(sentences)
+    if exported is None:
+        predicted = TaggingTask(load(args.model, args.device, kind="tagger")).predict(sentences)
+    else:
+        predicted = exported.predict([s.tokens for s in sentences])
     if args.format == "text":
         write_columns(args.output, sentences, predicted, scheme=args.tag_scheme or "IOB2")
     else:
@@ -205,4 +212,9 @@ def predict(args) -> int:
     return 0
 
 
-NER = TaskFamily(HELP, add_arguments, {"train": train, "distill": distill, "evaluate": evaluate, "predict": predict})
+def export(args) -> int:
+    return run_export(args, "tagger", export_tagger)
+
+
+NER = TaskFamily(HELP, add_arguments, {"train": train, "distill": distill, "evaluate": evaluate, "predict": predict,
+                                       "export": export})
