@@ -55,7 +55,7 @@ COMPONENTS = {
     "  character vectors": ("encoders/bilstm.py", "_char_vectors"),
     "  word and GloVe lookups": ("structkd/vocab.py", "tensor"),
     "CRF head: emissions + Viterbi": ("taggers/heads.py", "decode"),
-    "  Viterbi (NumPy)": ("structkd/decoders.py", "viterbi"),
+    "  Viterbi (NumPy)": ("structkd/decoders/chains.py", "viterbi"),
     "arc and label scorers": ("parsers/scorers.py", "forward"),
     "head decoding": ("parsers/model.py", "decode_heads"),
     "label decoding": ("parsers/model.py", "rel_scores"),

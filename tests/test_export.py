@@ -5,6 +5,7 @@ the sample files and on 1,000 random sentences; the command line's files are byt
 imported by the predictor; broken export folders get clear errors."""
 import json
 import random
+import re
 import subprocess
 import sys
 import textwrap
@@ -243,3 +244,17 @@ def test_a_failed_export_leaves_the_old_folder(tmp_path, monkeypatch):
         export_tagger(model, folder)
     assert sorted(p.name for p in folder.rglob("*")) == before
     assert [p.name for p in tmp_path.iterdir()] == ["onnx"]  # no partial folder left beside it
+
+
+def test_the_readme_serving_example_runs(tmp_path, monkeypatch):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "load_exported" in b)
+    torch.manual_seed(0)
+    export_tagger(Tagger(bilstm(char_encoder=None), TAGS, "crf").eval(), tmp_path / "runs/ner-student/onnx")
+    export_parser(Parser(bilstm(char_encoder=None), RELS, "nonprojective").eval(), tmp_path / "runs/dep-student/onnx")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert len(namespace["tags"]) == 1 and len(namespace["tags"][0]) == 5 and set(namespace["tags"][0]) <= set(TAGS)
+    heads, rels = namespace["heads"], namespace["rels"]
+    assert len(heads[0]) == len(rels[0]) == 3 and heads[0].count(0) == 1 and set(rels[0]) <= set(RELS)
