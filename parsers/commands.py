@@ -11,7 +11,7 @@ import torch
 from structkd.attachment import attachment_scores
 from structkd.commands import (
     COUNT, TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options,
-    build_encoder, distillation_run, fit, keep_gold, option, prepare_student,
+    build_encoder, distillation_run, dropout_options, fit, keep_gold, option, prepare_student,
 )
 from structkd.data import TreeSentence, read_conllu_trees, read_text, read_text_sources, write_conllu_trees
 from structkd.divergences import OBJECTIVES as DIVERGENCES
@@ -89,7 +89,8 @@ def build_parser(args, sentences, prefix: str = "", rels: list[str] | None = Non
     the ``teacher``)."""
     rels = rels or sorted({r for s in sentences for r in s.rels})
     encoder = build_encoder(args, [s.words for s in sentences], prefix, [s.words for s in transfer], teacher)
-    return Parser(encoder, rels, structure(args, prefix), option(args, prefix, "multiroot"))
+    return Parser(encoder, rels, structure(args, prefix), option(args, prefix, "multiroot"),
+                  **dropout_options(args, prefix, "dropout", "mlp_dropout"))
 
 
 def training_trees(args, prefix: str = "") -> list[TreeSentence]:

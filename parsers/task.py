@@ -61,7 +61,11 @@ class ParsingTask:
         return [list(heads) for heads, _ in trees], [list(rels) for _, rels in trees]
 
     def evaluate(self, sentences: Sequence[TreeSentence]) -> dict:
-        heads, rels = self.predict(sentences)
+        return self.score(sentences, self.predict(sentences))
+
+    def score(self, sentences: Sequence[TreeSentence], predicted: tuple) -> dict:
+        """LAS (the score) and UAS of the ``predicted`` ``(heads, rels)`` of ``sentences``."""
+        heads, rels = predicted
         scores = attachment_scores([s.heads for s in sentences], [s.rels for s in sentences], heads, rels,
                                    [s.words for s in sentences], punct=self.punct)
         return {"score": scores["las"], "uas": scores["uas"], "las": scores["las"]}

@@ -9,6 +9,7 @@ import argparse
 import copy
 import dataclasses
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from .training import (
     SCHEDULES, TARGETS, CompactionTask, DistillationTask, GoldTransferMix, Indexed, TrainConfig, Trainer,
     cached_teacher_targets, check_output, shipped_model,
 )
+from .training.distributed import Distributed
 from .training.interactive import EXAMS, SCOPES, InteractiveTask
 
 #: students whose transformer comes from the teacher's: compressed by WID, sliced from it, or of its shape at random
@@ -102,6 +104,10 @@ def add_encoder_options(parser: argparse.ArgumentParser, prefix: str = "") -> No
     parser.add_argument(f"--{prefix}glove-words", type=number(int, 0), default=50000, metavar="N",
                         help="also give GloVe's N most frequent words a pretrained vector (words the training "
                              "and transfer text lack, known at prediction time)")
+    parser.add_argument(f"--{prefix}dropout", type=PROBABILITY, default=None, metavar="P",
+                        help="dropout of every layer of the model (default: the model's own: 0.33 in a BiLSTM and in "
+                             "a parser's scorer MLPs, 0.1 on the word vectors before the scorers); with 0, a "
+                             "torchrun run equals a one-process run (each process draws its own dropout masks)")
     parser.add_argument(f"--{prefix}word-dropout", type=PROBABILITY, default=0.1, metavar="P",
                         help="in training, replace each word by the unknown word with this probability, so that "
                              "the unknown-word vector learns")
@@ -157,7 +163,13 @@ def build_encoder(args: argparse.Namespace, corpus: Sequence[Sequence[str]], pre
         hidden_size=size["hidden"], num_layers=size["layers"],
         vectors=None if vectors == "none" else vectors, vectors_model=option(args, prefix, "transformer"),
         extra_vectors=option(args, prefix, "glove_words"), freeze_pretrained=option(args, prefix, "freeze_vectors"),
-        word_dropout=option(args, prefix, "word_dropout"))
+        word_dropout=option(args, prefix, "word_dropout"), **dropout_options(args, prefix, "dropout"))
+
+
+def dropout_options(args: argparse.Namespace, prefix: str, *names: str) -> dict:
+    """``{name: --dropout}`` for each of a model's dropout arguments ``names``, or ``{}`` for its defaults."""
+    value = option(args, prefix, "dropout")
+    return {} if value is None else dict.fromkeys(names, value)
 
 
 def compressed_encoder(args: argparse.Namespace, teacher: nn.Module | None) -> TransformerEncoder:
@@ -361,10 +373,14 @@ def check_interactive(args: argparse.Namespace, teacher_task) -> None:
                         f"--objective {args.objective}")
     if getattr(args, "student_encoder", None) == "wid":
         raise UserError("--interactive does not combine with a wid student yet; use a sliced or BiLSTM student")
+    if args.distributed.world > 1:
+        raise UserError("--interactive trains in one process: launch it without torchrun")
 
 
 def _distillation_data(args: argparse.Namespace, teacher, gold_task, sentences: Sequence, transfer: Sequence):
-    check_output(args.output, args.resume)  # before the teacher runs, not after
+    if args.distributed.is_main:
+        check_output(args.output, args.resume)  # before the teacher runs, not after
+    args.distributed.barrier()
     gold_task.model.to(args.device)  # beside the teacher (loaded on --device) while its targets are computed
     if args.objective == "none":
         return gold_task, [s for s in sentences if gold_task.has_gold(s)], (lambda s: len(gold_task.words(s)))
@@ -377,7 +393,8 @@ def _distillation_data(args: argparse.Namespace, teacher, gold_task, sentences: 
         print(f"teacher targets of {len(examples)} sentences computed at every step (the teacher learns)")
     else:
         targets, reused = cached_teacher_targets(cache, teacher, gold_task.model, words, args.objective,
-                                                 getattr(args, "topk", 5), glob, not args.quiet)
+                                                 getattr(args, "topk", 5), glob, not args.quiet,
+                                                 distributed=args.distributed)
         print(f"teacher targets of {len(examples)} sentences {'read from' if reused else 'computed, kept in'} {cache}")
     local = args.temperature if args.temperature_mode == "local" else 1.0
     task = DistillationTask(gold_task, targets, args.objective, args.lam, args.anneal, args.temperature, local,
@@ -398,9 +415,12 @@ def fit(args: argparse.Namespace, task, examples: Sequence, sort_key, dev: Seque
     """Train ``task`` on ``examples`` with the options' settings into ``--output`` (resuming with
     ``--resume``), selecting on ``dev``, on ``--device``, then write the run summary."""
     task.model.to(args.device)
-    trainer = Trainer(task, train_config(args, encoder), args.output, sort_key=sort_key, show_progress=not args.quiet)
+    trainer = Trainer(task, train_config(args, encoder), args.output, sort_key=sort_key, show_progress=not args.quiet,
+                      distributed=args.distributed)
     best = trainer.fit(examples, dev, resume=args.resume)
     shipped = task.shipped() if hasattr(task, "shipped") else task.model  # a compressed student: its dense model
+    if not args.distributed.is_main:
+        return 0
     return write_summary(args.output, best, shipped, started, metric)
 
 
@@ -425,4 +445,13 @@ class TaskFamily:
     def run(self, verb: str, args: argparse.Namespace) -> int:
         if getattr(args, "threads", None):
             torch.set_num_threads(args.threads)
+        if verb in TRAINING_VERBS:  # a torchrun launch trains over all its processes
+            args.distributed = Distributed.from_environment(args.device)
+            args.device = args.distributed.device(args.device)
+        elif int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise UserError(f"{verb} runs in one process: launch it without torchrun")
         return self.verbs[verb](args)
+
+
+#: the verbs that train, in one process or over the processes of a torchrun launch
+TRAINING_VERBS = ("train", "distill")

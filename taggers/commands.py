@@ -10,7 +10,7 @@ import torch
 
 from structkd.commands import (
     COUNT, TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options,
-    build_encoder, distillation_run, fit, keep_gold, option, prepare_student,
+    build_encoder, distillation_run, dropout_options, fit, keep_gold, option, prepare_student,
 )
 from structkd.data import (
     UNER_LABEL_MAP, read_conll2003, read_conllu_tags, read_text, read_text_sources, read_uner, write_conll2003, write_columns,
@@ -129,7 +129,7 @@ def build_tagger(args, sentences, prefix: str = "", tags: list[str] | None = Non
     ``sentences`` and the ``transfer`` sentences (a compressed transformer: its weights from the ``teacher``)."""
     tags = tags or tag_set([s.tags for s in sentences], option(args, prefix, "scheme"))
     encoder = build_encoder(args, [s.tokens for s in sentences], prefix, [s.tokens for s in transfer], teacher)
-    return Tagger(encoder, tags, option(args, prefix, "head"))
+    return Tagger(encoder, tags, option(args, prefix, "head"), **dropout_options(args, prefix, "dropout"))
 
 
 def tag_set(tag_lists, scheme: str) -> list[str]:

@@ -58,7 +58,11 @@ class TaggingTask:
         return out
 
     def evaluate(self, sentences: Sequence[Sentence]) -> dict:
-        scores = entity_scores([s.tags for s in sentences], self.predict(sentences))
+        return self.score(sentences, self.predict(sentences))
+
+    def score(self, sentences: Sequence[Sentence], predicted: Sequence[Sequence[str]]) -> dict:
+        """Entity F1 (the score), precision and recall of the ``predicted`` tags of ``sentences``."""
+        scores = entity_scores([s.tags for s in sentences], predicted)
         return {"score": scores["f1"], "precision": scores["precision"], "recall": scores["recall"]}
 
     def save(self, folder: Path) -> None:

@@ -107,6 +107,13 @@ class CompactionTask:
         """The gold task's metrics of the shipped student."""
         return self._shipped_task().evaluate(examples)
 
+    def predict(self, examples: Sequence):
+        """The shipped student's outputs."""
+        return self._shipped_task().predict(examples)
+
+    def score(self, examples: Sequence, predicted) -> dict:
+        return self._shipped_task().score(examples, predicted)
+
     def save(self, folder: Path) -> None:
         """Save the shipped student as a normal model folder, and its merged encoder (with a pooler) as a
         standard ``transformers`` folder in ``folder/bert``."""

@@ -206,5 +206,11 @@ class DistillationTask:
     def evaluate(self, sentences: Sequence) -> dict:
         return self.base.evaluate(sentences)
 
+    def predict(self, sentences: Sequence):
+        return self.base.predict(sentences)
+
+    def score(self, sentences: Sequence, predicted) -> dict:
+        return self.base.score(sentences, predicted)
+
     def save(self, folder: Path) -> None:
         self.base.save(folder)

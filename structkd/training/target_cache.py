@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from ..divergences import OBJECTIVES as DIVERGENCES
 from ..structs.tree import TreeFactorization
 from .distillation import LABEL_HEADS, teacher_targets
+from .distributed import SINGLE, Distributed
 
 #: the default cache folder, in a distillation run's output folder
 TARGETS = "teacher_targets"
@@ -98,24 +99,31 @@ def shard_path(folder: Path, shard: int) -> Path:
 
 def cached_teacher_targets(folder: str | Path, teacher, student, words: Sequence[Sequence[str]],
                            method: str = "structural", k: int = 5, global_temperature: float = 1.0,
-                           show_progress: bool = True, shard_size: int = SHARD_SIZE) -> tuple[CachedTargets, bool]:
+                           show_progress: bool = True, shard_size: int = SHARD_SIZE,
+                           distributed: Distributed = SINGLE) -> tuple[CachedTargets, bool]:
     """``(targets, reused)``: the targets of :func:`teacher_targets` for ``words``, kept in the cache ``folder``
     (see the module docstring): shards of the same fingerprint are read back, the others computed and written
-    one at a time.  ``reused`` says that the teacher did not run."""
+    one at a time (over several processes, every ``world``-th missing shard by each, then read by all).
+    ``reused`` says that the teacher did not run."""
     folder = Path(folder)
     if folder.is_file():
         raise NotADirectoryError(f"{folder}: the teacher-target cache is a folder of shards, and this is a file")
     key = fingerprint(teacher, student, words, method, k, global_temperature)
     shards = range((len(words) + shard_size - 1) // shard_size)
     missing = [n for n in shards if _stored_fingerprint(shard_path(folder, n)) != key]
+    distributed.barrier()  # every process has seen which shards were missing before any is written
     folder.mkdir(parents=True, exist_ok=True)
-    for n in tqdm(missing, desc="teacher targets", unit="shard", disable=not show_progress or len(missing) < 2):
+    mine = distributed.shard(missing)
+    for n in tqdm(mine, desc="teacher targets", unit="shard", disable=not show_progress or len(mine) < 2):
         start = n * shard_size
         targets = teacher_targets(teacher, student, words[start : start + shard_size], method, k,
                                   global_temperature=global_temperature, show_progress=show_progress)
         _write_shard(shard_path(folder, n), targets, start, key)
-    for stale in set(folder.glob("shard-*.safetensors")) - {shard_path(folder, n) for n in shards}:
-        stale.unlink()  # shards past the end of a longer set of sentences
+    distributed.barrier()  # every shard is written
+    if distributed.is_main:
+        for stale in set(folder.glob("shard-*.safetensors")) - {shard_path(folder, n) for n in shards}:
+            stale.unlink()  # shards past the end of a longer set of sentences
+    distributed.barrier()
     parts = int(_stored_metadata(shard_path(folder, 0)).get("parts", 0)) if words else 0
     return CachedTargets(folder, len(words), shard_size, parts), not missing
 

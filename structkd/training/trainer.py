@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from ..errors import UserError
 from .checkpoint import load_checkpoint, save_checkpoint
+from .distributed import SINGLE, Distributed
 from .sampling import Shuffled
 
 CHECKPOINT, BEST, LOG, CONFIG, LOCK = "checkpoint", "best", "train_log.jsonl", "train_config.json", "run.lock"
@@ -38,6 +39,12 @@ class Task(Protocol):
 
     def evaluate(self, examples: Sequence) -> dict:
         """Metrics on held-out examples; the key ``"score"`` is maximised by early stopping."""
+
+    def predict(self, examples: Sequence):
+        """The outputs of ``examples`` (what :meth:`score` scores), for evaluation over several processes."""
+
+    def score(self, examples: Sequence, predicted) -> dict:
+        """:meth:`evaluate`'s metrics of the outputs ``predicted`` of ``examples``."""
 
     def save(self, folder: Path) -> None:
         """Save the model as a self-contained folder."""
@@ -175,12 +182,15 @@ class Trainer:
 
     Layout of ``output``: ``best/`` (the best model, saved by the task), ``checkpoint/`` (the last
     finished epoch, for ``resume``), ``train_log.jsonl`` (one line of metrics per epoch) and
-    ``train_config.json``.
+    ``train_config.json``.  With ``distributed`` (a ``torchrun`` launch, :mod:`structkd.training.distributed`)
+    each process trains on its shard of every batch and only rank 0 writes.
     """
 
-    def __init__(self, task: Task, config: TrainConfig, output: str | Path, sort_key=None, show_progress=True):
+    def __init__(self, task: Task, config: TrainConfig, output: str | Path, sort_key=None, show_progress=True,
+                 distributed: Distributed = SINGLE):
         self.task, self.config, self.output = task, config, Path(output)
-        self.sort_key, self.show_progress = sort_key, show_progress
+        self.sort_key, self.dist = sort_key, distributed
+        self.show_progress = show_progress and distributed.is_main
         groups = (task.parameter_groups() if hasattr(task, "parameter_groups")
                   else [{"params": [p for p in task.model.parameters() if p.requires_grad]}])
         self.optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
@@ -196,31 +206,44 @@ class Trainer:
                 break
             epoch_batches = sampler.epoch_batches(epoch, self.config.batch_size, self.config.seed)
             train_loss = self._epoch(epoch_batches, epoch, state, total_steps)
-            metrics = self.task.evaluate(dev)
+            metrics = self._evaluate(dev)
             improved = metrics["score"] > state["best"].get("score", -math.inf)
             if improved:
                 state["best"] = dict(metrics, epoch=epoch)
-                self.task.save(self.output / BEST)
             state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
             state["epoch"] = epoch
-            self._log(dict(epoch=epoch, train_loss=train_loss, **{f"dev_{k}": v for k, v in metrics.items()}))
+            if self.dist.is_main:
+                if improved:
+                    self.task.save(self.output / BEST)
+                self._log(dict(epoch=epoch, train_loss=train_loss, **{f"dev_{k}": v for k, v in metrics.items()}))
+                save_checkpoint(self.output / CHECKPOINT, self.task.model, self.optimizer, state)
             if self.show_progress:
                 tqdm.write(f"epoch {epoch}: train loss {train_loss:.4f}, dev score {metrics['score']:.2f}"
                            + (" (best)" if improved else ""))
-            save_checkpoint(self.output / CHECKPOINT, self.task.model, self.optimizer, state)
+        self.dist.barrier()  # the last checkpoint and best model are written before any process moves on
         return state["best"]
+
+    def _evaluate(self, dev: Sequence) -> dict:
+        """The task's dev metrics; over several processes, of the outputs each predicts for its shard."""
+        if self.dist.world == 1:
+            return self.task.evaluate(dev)
+        return self.task.score(dev, self.dist.gather_in_order(dev, self.task.predict))
 
     def _start(self, resume: bool) -> dict:
         checkpoint, settings = self.output / CHECKPOINT, self.output / CONFIG
-        check_output(self.output, resume)
-        if resume and settings.exists():
-            check_resumed_config(json.loads(settings.read_text()), self.config, self.output)
-        settings.write_text(json.dumps(asdict(self.config), indent=2))
+        if self.dist.is_main:
+            check_output(self.output, resume)
+            if resume and settings.exists():
+                check_resumed_config(json.loads(settings.read_text()), self.config, self.output)
+            settings.write_text(json.dumps(asdict(self.config), indent=2))
+        self.dist.barrier()  # rank 0 has checked and claimed the folder
         if not resume:
             set_seed(self.config.seed)
+            self.dist.broadcast_parameters(self.task.model)
             return {"epoch": 0, "step": 0, "best": {}, "bad_epochs": 0}
         state = load_checkpoint(checkpoint, self.task.model, self.optimizer)
-        self._truncate_log(state["epoch"])
+        if self.dist.is_main:
+            self._truncate_log(state["epoch"])
         finished = "; nothing is left to train" if state["epoch"] >= self.config.epochs or \
             state["bad_epochs"] >= self.config.patience else ""
         print(f"resuming {self.output} after epoch {state['epoch']} (best dev score "
@@ -243,18 +266,30 @@ class Trainer:
             factor = lr_factor(state["step"], total_steps, self.config.schedule, self.config.warmup)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.config.lr * factor * group.get("lr_scale", 1.0)
-            loss = self.task.loss(batch, progress=state["step"] / max(total_steps, 1))
+            loss = self._shard_loss(batch, state["step"] / max(total_steps, 1))
             self.optimizer.zero_grad()
             loss.backward()
+            self.dist.sum_gradients(self.task.model.parameters())
+            loss = self.dist.sum(loss.item())
             torch.nn.utils.clip_grad_norm_(self.task.model.parameters(), self.config.clip)
             if hasattr(self.task, "before_step"):
                 self.task.before_step(self.optimizer, state["step"])
             self.optimizer.step()
             state["step"] += 1
-            losses.append(loss.item())
+            losses.append(loss)
             seen += len(batch)
-            bar.set_postfix(loss=f"{loss.item():.3f}", sents_per_s=f"{seen / (time.perf_counter() - start):.0f}")
+            bar.set_postfix(loss=f"{loss:.3f}", sents_per_s=f"{seen / (time.perf_counter() - start):.0f}")
         return sum(losses) / max(len(losses), 1)
+
+    def _shard_loss(self, batch: list, progress: float) -> torch.Tensor:
+        """The task's mean loss of this process's shard of ``batch``, weighted by the shard's share of the batch
+        (so that the sum over the processes is the batch's mean loss); 0 for an empty shard."""
+        if self.dist.world == 1:
+            return self.task.loss(batch, progress=progress)
+        shard = self.dist.shard(batch)
+        if not shard:  # a last batch smaller than the number of processes
+            return sum(p.sum() * 0.0 for p in self.task.model.parameters() if p.requires_grad)
+        return self.task.loss(shard, progress=progress) * (len(shard) / len(batch))
 
     def _log(self, record: dict) -> None:
         with open(self.output / LOG, "a") as log:
