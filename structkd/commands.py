@@ -445,12 +445,15 @@ class TaskFamily:
     def run(self, verb: str, args: argparse.Namespace) -> int:
         if getattr(args, "threads", None):
             torch.set_num_threads(args.threads)
-        if verb in TRAINING_VERBS:  # a torchrun launch trains over all its processes
-            args.distributed = Distributed.from_environment(args.device)
-            args.device = args.distributed.device(args.device)
-        elif int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise UserError(f"{verb} runs in one process: launch it without torchrun")
-        return self.verbs[verb](args)
+        if verb not in TRAINING_VERBS:
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                raise UserError(f"{verb} runs in one process: launch it without torchrun")
+            return self.verbs[verb](args)
+        args.distributed = Distributed.from_environment(args.device)  # a torchrun launch trains over all its processes
+        args.device = args.distributed.device(args.device)
+        status = self.verbs[verb](args)
+        args.distributed.close()
+        return status
 
 
 #: the verbs that train, in one process or over the processes of a torchrun launch

@@ -46,3 +46,4 @@ result = {"gold": largest_difference(gold, trees), "distill": largest_difference
     Indexed(i, t) for i, t in enumerate(trees)])}
 if distributed.is_main:
     sys.stderr.write(json.dumps(result) + "\n")
+distributed.close()

@@ -123,7 +123,8 @@ def test_outputs_are_gathered_in_the_order_of_the_sentences(tmp_path):
         "items = list(range(11))\n"
         "tags = d.gather_in_order(items, lambda shard: [f'{i}@{d.rank}' for i in shard])\n"
         "trees = d.gather_in_order(items, lambda shard: ([i * 10 for i in shard], [str(i) for i in shard]))\n"
-        "sys.stderr.write(json.dumps([d.rank, tags, trees]) + '\\n')\n")
+        "sys.stderr.write(json.dumps([d.rank, tags, trees]) + '\\n')\n"
+        "d.close()\n")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=3", str(script)]
     out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
                          env=dict(os.environ, OMP_NUM_THREADS="1"))

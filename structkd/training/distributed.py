@@ -65,6 +65,13 @@ class Distributed:
         if self.world > 1:
             dist.barrier()
 
+    def close(self) -> None:
+        """Leave the group once every process is done (a process that exits while another still talks to it can
+        make gloo abort the other)."""
+        if self.world > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     def sum(self, value: float) -> float:
         """``value`` summed over the processes."""
         if self.world == 1:
