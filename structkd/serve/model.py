@@ -53,20 +53,20 @@ class ExportedModel:
         runner, outputs = self.graphs[graph]
         return runner.run(outputs, feeds)
 
-    def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list:
-        """:meth:`decode` over ``sentences`` in batches of similar length; one output per sentence, in order."""
-        return decode_by_length(list(sentences), [len(s) for s in sentences], batch_size,
-                                lambda batch: self._outputs(self.decode(batch)))
-
-    @staticmethod
-    def _outputs(decoded) -> list:
-        return decoded
+    def by_length(self, sentences: Sequence[Sequence[str]], batch_size: int, decode) -> list:
+        """``decode`` (a batch -> one output per sentence) over ``sentences`` in batches of ``batch_size``
+        sentences of similar length; the outputs in the order of ``sentences``."""
+        return decode_by_length(list(sentences), [len(s) for s in sentences], batch_size, decode)
 
 
 class ExportedTagger(ExportedModel):
     """``decode(words)`` -> the tags of every sentence (spans written in the tag set's scheme)."""
 
     task = "ner"
+
+    def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[list[str]]:
+        """The tags of every sentence (decoded in batches of similar length), in order."""
+        return self.by_length(sentences, batch_size, self.decode)
 
     def decode(self, words: Sequence[Sequence[str]]) -> list[list[str]]:
         feeds = self.inputs(words)
@@ -108,13 +108,9 @@ class ExportedParser(ExportedModel):
         return ([row[1:n + 1] for row, n in zip(heads.tolist(), sizes)],
                 [[names[r] for r in row[1:n + 1]] for row, n in zip(rels.tolist(), sizes)])
 
-    @staticmethod
-    def _outputs(decoded) -> list:
-        return list(zip(*decoded))
-
     def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> tuple[list, list]:
-        """Heads and relations of every sentence, in order (see :meth:`ExportedModel.predict`)."""
-        trees = super().predict(sentences, batch_size)
+        """Heads and relations of every sentence (decoded in batches of similar length), in order."""
+        trees = self.by_length(sentences, batch_size, lambda batch: list(zip(*self.decode(batch))))
         return [list(h) for h, _ in trees], [list(r) for _, r in trees]
 
 
@@ -142,7 +138,5 @@ def load_exported(folder: str | Path, task: str | None = None, threads: int | No
         raise ExportFolderError(f"{folder}: the graph files {missing} are missing")
     try:
         return MODELS[manifest["task"]](folder, manifest, threads)
-    except Exception as error:  # onnxruntime's own errors (a truncated or corrupt graph) carry no type of theirs
-        if isinstance(error, (ImportError, ExportFolderError)):
-            raise
+    except (RuntimeError, OSError, ValueError, KeyError) as error:  # onnxruntime's (a corrupt graph), a vocab's
         raise ExportFolderError(f"{folder}: cannot load the exported model: {' '.join(str(error).split())[:300]}") from error

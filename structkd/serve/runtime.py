@@ -16,4 +16,9 @@ def session(path: str | Path, threads: int | None = None):
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own error types (a corrupt or truncated graph) derive from Exception
+        if type(error).__module__.startswith("onnxruntime"):
+            raise RuntimeError(f"{path}: {' '.join(str(error).split())[:300]}") from error
+        raise
