@@ -13,9 +13,10 @@ from structkd.commands import (
     COUNT, TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options,
     build_encoder, distillation_run, dropout_options, fit, keep_gold, option, prepare_student,
 )
-from structkd.data import TreeSentence, read_conllu_trees, read_text, read_text_sources, write_conllu_trees
+from structkd.data import TreeSentence, read_conllu_trees, read_text_sources
 from structkd.divergences import OBJECTIVES as DIVERGENCES
 from structkd.export_commands import add_export_arguments, add_predict_arguments, exported_or_none, run_export
+from structkd.formats import add_tree_format_arguments, parse_file, text_trees
 from structkd.persistence import load
 
 from .export import export_parser
@@ -72,8 +73,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         add_predict_arguments(parser)
         parser.add_argument("--input", required=True, help="file to parse")
         parser.add_argument("--output", required=True, help="where to write the parsed CoNLL-U file")
-        parser.add_argument("--format", choices=["conllu", "text"], default="conllu",
-                            help="input format; text = one whitespace-tokenised sentence a line")
+        add_tree_format_arguments(parser)
     else:
         add_export_arguments(parser)
 
@@ -113,11 +113,6 @@ def train(args) -> int:
     return fit(args, ParsingTask(model, args.punct), trees, lambda s: len(s.words), dev, args.encoder, started, "LAS")
 
 
-def text_trees(sentences) -> list[TreeSentence]:
-    """Raw-text sentences as tree-less :class:`TreeSentence` records (transfer text, text to parse)."""
-    return [TreeSentence(s.tokens, None, None, [], s.path, s.line) for s in sentences]
-
-
 def distill(args) -> int:
     started = time.time()
     teacher = load(args.teacher, args.device, kind="parser")
@@ -151,22 +146,8 @@ def evaluate(args) -> int:
 def predict(args) -> int:
     exported = exported_or_none(args, "dep")
     if exported is None:
-        parse = ParsingTask(load(args.model, args.device, kind="parser")).predict
-    else:
-        def parse(sentences):
-            return exported.predict([s.words for s in sentences])
-    if args.format == "text":
-        sentences = text_trees(read_text(args.input))
-        heads, rels = parse(sentences)
-        Path(args.output).write_text("".join(
-            "".join(f"{i}\t{w}\t_\t_\t_\t_\t{h}\t{r}\t_\t_\n" for i, (w, h, r) in enumerate(zip(s.words, hs, rs), 1))
-            + "\n" for s, hs, rs in zip(sentences, heads, rels)))
-    else:
-        sentences = read_conllu_trees(args.input, annotated=False)
-        heads, rels = parse(sentences)
-        write_conllu_trees(args.output, sentences, heads, rels)
-    print(f"parsed {len(sentences)} sentences -> {args.output}")
-    return 0
+        return parse_file(args, ParsingTask(load(args.model, args.device, kind="parser")).predict)
+    return parse_file(args, lambda sentences: exported.predict([s.words for s in sentences]))
 
 
 def export(args) -> int:

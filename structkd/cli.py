@@ -11,6 +11,7 @@ import argparse
 import errno
 import sys
 from importlib.metadata import entry_points
+from typing import Callable
 
 from . import __version__
 from .errors import UserError
@@ -83,9 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    return reported(lambda: args.run(args))
+
+
+def reported(run: Callable[[], int]) -> int:
+    """``run()``'s exit status; a user error (bad input, folder, option, path, permission, disk) is printed on one
+    line naming the file (and line) and gives status 1, anything else (a bug) keeps its traceback."""
     try:
-        return args.run(args)
-    except UserError as err:  # bad input, folder or option: the message names the file (and line)
+        return run()
+    except UserError as err:
         return fail(str(err))
     except OSError as err:
         if err.errno not in USER_OS_ERRORS:

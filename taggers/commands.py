@@ -12,12 +12,10 @@ from structkd.commands import (
     COUNT, TaskFamily, add_device_option, add_distillation_options, add_encoder_options, add_training_options,
     build_encoder, distillation_run, dropout_options, fit, keep_gold, option, prepare_student,
 )
-from structkd.data import (
-    UNER_LABEL_MAP, read_conll2003, read_conllu_tags, read_text, read_text_sources, read_uner, write_conll2003, write_columns,
-    write_conllu_tags, write_uner,
-)
+from structkd.data import read_text_sources
 from structkd.divergences import OBJECTIVES as DIVERGENCES
 from structkd.export_commands import add_export_arguments, add_predict_arguments, exported_or_none, run_export
+from structkd.formats import TAG_READERS, add_tag_format_arguments, read_tagged, tag_file
 from structkd.metrics import entity_scores
 from structkd.persistence import load
 from structkd.schemes import detect_scheme
@@ -26,11 +24,6 @@ from .export import export_tagger
 from .hf_teacher import load_teacher
 from .model import Tagger
 from .task import TaggingTask
-
-#: each labelled format's reader, writer and the tag scheme of its files (``--tag-scheme`` overrides it)
-READERS = {"uner": read_uner, "conll03": read_conll2003, "conllu": read_conllu_tags}
-WRITERS = {"uner": write_uner, "conll03": write_conll2003, "conllu": write_conllu_tags}
-FILE_SCHEMES = {"uner": "IOB2", "conll03": "IOB1", "conllu": "IOB2"}
 
 HELP = {
     "train": "train a NER tagger (teacher, or a student from gold only) on CoNLL/UNER files",
@@ -41,44 +34,8 @@ HELP = {
 }
 
 
-def read(path: str, args, scheme: str = "BIO", labelled: bool = True):
-    """Sentences of ``path`` in ``args.format``, read with the tag options, tags converted to ``scheme``; a
-    file that is not ``labelled`` (to tag) is read without its tags, which may be anything (``_``, empty)."""
-    if args.format == "text":
-        return read_text(path)
-    label_map = dict(UNER_LABEL_MAP if args.format == "uner" else {}) | dict(args.label_map or [])
-    return READERS[args.format](path, scheme=file_scheme(args), target=scheme, strict=args.strict_tags,
-                                label_map=label_map or None, annotated=labelled)
-
-
-def file_scheme(args) -> str:
-    return args.tag_scheme or FILE_SCHEMES[args.format]
-
-
-def label_pair(text: str) -> tuple[str, str]:
-    """``FROM=TO`` (an argparse type)."""
-    source, sep, target = text.partition("=")
-    if not (sep and source and target):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected FROM=TO, e.g. B-MISC=O")
-    return source, target
-
-
-def _add_format(parser, formats: list[str], text_help: str = "") -> None:
-    """The input format and how its tags are read."""
-    parser.add_argument("--format", choices=formats, default="uner",
-                        help="input format: UNER columns (OTH and B-O mapped to O), CoNLL-2003 columns, CoNLL-U "
-                             "with tags in MISC NER=" + text_help)
-    parser.add_argument("--tag-scheme", choices=["IOB1", "IOB2", "BIOES"], default=None,
-                        help="tag scheme of the files (default: IOB2 for uner and conllu, IOB1 for conll03); "
-                             "predictions are written in it")
-    parser.add_argument("--label-map", type=label_pair, action="append", metavar="FROM=TO",
-                        help="rename a tag as it is read, e.g. B-MISC=O (repeatable; uner adds OTH and B-O -> O)")
-    parser.add_argument("--strict-tags", action="store_true",
-                        help="refuse an I- tag that continues no entity (default: read it as B-, as conlleval)")
-
-
 def _add_data(parser, training: bool) -> None:
-    _add_format(parser, sorted(READERS))
+    add_tag_format_arguments(parser, sorted(TAG_READERS))
     if training:
         parser.add_argument("--train", required=True, help="training file")
         parser.add_argument("--dev", required=True, help="dev file (model selection and early stopping)")
@@ -116,7 +73,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         add_predict_arguments(parser)
         parser.add_argument("--input", required=True, help="file to tag")
         parser.add_argument("--output", required=True, help="where to write the tagged file")
-        _add_format(parser, sorted(READERS) + ["text"], "; or text: one whitespace-tokenised sentence a line, "
+        add_tag_format_arguments(parser, sorted(TAG_READERS) + ["text"], "; or text: one whitespace-tokenised sentence a line, "
                     "written back as token<TAB>tag lines")
     else:
         add_export_arguments(parser)
@@ -152,8 +109,8 @@ def student_tags(teacher, scheme: str) -> list[str]:
 
 
 def _load_splits(args, scheme: str):
-    train = read(args.train, args, scheme)[: args.max_sentences]
-    dev = read(args.dev, args, scheme)
+    train = read_tagged(args.train, args, scheme)[: args.max_sentences]
+    dev = read_tagged(args.dev, args, scheme)
     return train, dev
 
 
@@ -185,7 +142,7 @@ def distill(args) -> int:
 def evaluate(args) -> int:
     model = load(args.model, args.device, kind="tagger")
     scheme = detect_scheme(model.tags)
-    sentences = read(args.data, args, scheme)
+    sentences = read_tagged(args.data, args, scheme)
     predicted = TaggingTask(model).predict(sentences)
     scores = entity_scores([s.tags for s in sentences], predicted, strict_scheme=scheme if args.strict else None)
     print(f"{'type':<8}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
@@ -199,17 +156,9 @@ def evaluate(args) -> int:
 
 def predict(args) -> int:
     exported = exported_or_none(args, "ner")
-    sentences = read(args.input, args, labelled=False)
     if exported is None:
-        predicted = TaggingTask(load(args.model, args.device, kind="tagger")).predict(sentences)
-    else:
-        predicted = exported.predict([s.tokens for s in sentences])
-    if args.format == "text":
-        write_columns(args.output, sentences, predicted, scheme=args.tag_scheme or "IOB2")
-    else:
-        WRITERS[args.format](args.output, sentences, predicted, scheme=file_scheme(args))
-    print(f"tagged {len(sentences)} sentences -> {args.output}")
-    return 0
+        return tag_file(args, TaggingTask(load(args.model, args.device, kind="tagger")).predict)
+    return tag_file(args, lambda sentences: exported.predict([s.tokens for s in sentences]))
 
 
 def export(args) -> int:

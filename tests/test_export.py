@@ -148,27 +148,36 @@ def test_a_thousand_random_sentences_give_torchs_scores_and_outputs(exported):
             assert onnx.decode(batch) == model.decode(batch)
 
 
+NO_TORCH = """
+import sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked")
+
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+def without_torch(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a new Python process in which importing torch fails."""
+    return subprocess.run([sys.executable, "-c", NO_TORCH + textwrap.dedent(code)], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1])
+
+
 def test_the_predictor_imports_no_torch(tmp_path):
     torch.manual_seed(0)
     model = Tagger(bilstm(char_size=6), TAGS, "crf").eval()
     folder = export_tagger(model, tmp_path / "onnx")
-    script = textwrap.dedent(f"""
-        import json, sys
-
-        class NoTorch:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch."):
-                    raise ImportError("torch is blocked")
-
-        sys.meta_path.insert(0, NoTorch())
+    out = without_torch(f"""
+        import json
         from structkd.serve import load_exported
         tags = load_exported({str(folder)!r}).predict({CORPUS[:20]!r})
         print(json.dumps({{"tags": tags, "torch": "torch" in sys.modules}}))
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parents[1])
-    result = json.loads(out.stdout)
-    assert result == {"tags": torch_predict(model, CORPUS[:20]), "torch": False}
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"tags": torch_predict(model, CORPUS[:20]), "torch": False}
 
 
 @pytest.fixture(scope="module")
@@ -258,3 +267,19 @@ def test_the_readme_serving_example_runs(tmp_path, monkeypatch):
     assert len(namespace["tags"]) == 1 and len(namespace["tags"][0]) == 5 and set(namespace["tags"][0]) <= set(TAGS)
     heads, rels = namespace["heads"], namespace["rels"]
     assert len(heads[0]) == len(rels[0]) == 3 and heads[0].count(0) == 1 and set(rels[0]) <= set(RELS)
+
+
+@pytest.mark.parametrize("task,source", [("ner", TEST), ("dep", CONLLU)])
+def test_the_torch_free_command_line_writes_the_files_of_predict(cli_models, tmp_path, task, source):
+    """``python -m structkd.serve`` with torch made unimportable: the bytes ``structkd predict`` writes."""
+    expected, got = tmp_path / "torch.out", tmp_path / "serve.out"
+    assert main(["predict", task, "--model", str(cli_models / task / "best"), "--input", source,
+                 "--output", str(expected)]) == 0
+    out = without_torch(f"""
+        import runpy
+        sys.argv = ["structkd.serve", {task!r}, "--model", {str(cli_models / f"{task}-onnx")!r}, "--input", {source!r},
+                    "--output", {str(got)!r}]
+        runpy.run_module("structkd.serve", run_name="__main__")
+    """)
+    assert out.returncode == 0, out.stderr
+    assert got.read_bytes() == expected.read_bytes()
