@@ -579,15 +579,20 @@ def other_load(start: tuple[float, float], end: tuple[float, float], wall: float
 
 
 def code_version() -> str:
-    """The structkd commit measured, and whether structkd/ has uncommitted changes (read-only git calls)."""
+    """The commit measured, and which of the packages (structkd/, taggers/, parsers/) have uncommitted changes
+    (read-only git calls)."""
     def git(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
 
     head = git("rev-parse", "--short", "HEAD")
     if head.returncode:
         return "not a git checkout"
-    dirty = git("diff-index", "--quiet", "HEAD", "--", "structkd").returncode
-    return f"git {head.stdout.strip()}" + (" + uncommitted changes in structkd/" if dirty else "")
+    dirty = [f"{package}/" for package in PACKAGES if git("diff-index", "--quiet", "HEAD", "--", package).returncode]
+    return f"git {head.stdout.strip()}" + (f" + uncommitted changes in {', '.join(dirty)}" if dirty else "")
+
+
+#: the packages whose code a measurement depends on
+PACKAGES = ("structkd", "taggers", "parsers")
 
 
 def header(threads: int, sizes: Sizes, load: float) -> list[str]:
