@@ -28,9 +28,16 @@ __all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'structkd' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name], __name__), name)
+    """A public name (imported from its module), or a submodule (``structkd.structs`` after ``import structkd``)."""
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name], __name__), name)
+    else:
+        try:
+            value = import_module(f".{name}", __name__)
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'structkd' has no attribute {name!r}") from None
     globals()[name] = value  # later lookups skip this function
     return value
 

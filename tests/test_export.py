@@ -283,3 +283,19 @@ def test_the_torch_free_command_line_writes_the_files_of_predict(cli_models, tmp
     """)
     assert out.returncode == 0, out.stderr
     assert got.read_bytes() == expected.read_bytes()
+
+
+def test_the_lazy_package_gives_its_names_and_submodules():
+    out = without_torch("""
+        import structkd
+        assert structkd.__version__ and "LinearChainCRF" in dir(structkd)
+        try:
+            structkd.no_such_name
+        except AttributeError as error:
+            assert "no_such_name" in str(error)
+        import structkd.data, structkd.decoders, structkd.formats, structkd.schemes, structkd.serve, structkd.vocab
+        print("torch" in sys.modules)
+    """)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
+    import structkd
+    assert structkd.structs.mst.mst is not None and structkd.kd_loss.__name__ == "kd_loss"
