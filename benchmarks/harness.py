@@ -548,6 +548,14 @@ class Scores:
         return str(self.planned) if self.complete else f"{len(self.test)} of {self.planned} done"
 
 
+def publish(text: str, out: Path) -> None:
+    """Print a benchmark's report and write it to ``out``."""
+    print(text, end="")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"wrote {out}")
+
+
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     """A markdown table."""
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),

@@ -31,7 +31,7 @@ import torch
 
 import ner  # noqa: F401  (also puts the repository on sys.path, through harness)
 import parsing
-from harness import STUDENT_INPUTS, code_version, cpu_seconds, machine, other_load, table
+from harness import STUDENT_INPUTS, code_version, cpu_seconds, machine, other_load, publish, table
 from structkd.encoders import BiLSTMEncoder
 from structkd.persistence import load
 from structkd.throughput import sentences_per_second
@@ -187,10 +187,7 @@ def main(argv=None) -> None:
                 "(see its docstring for what is timed and why the students have random weights)."]
     for task in args.task or sorted(SPECS, reverse=True):
         sections += ["", *report(task, measure(task, args.data, args.runs, args.sentences, args.rounds, args.threads))]
-    text = "\n".join(sections) + "\n"
-    print(text, end="")
-    args.out.write_text(text)
-    print(f"wrote {args.out}")
+    publish("\n".join(sections) + "\n", args.out)
 
 
 if __name__ == "__main__":

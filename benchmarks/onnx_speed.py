@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 import latency  # noqa: F401  (also puts the repository on sys.path, through harness)
-from harness import code_version, cpu_seconds, machine, other_load, table
+from harness import code_version, cpu_seconds, machine, other_load, publish, table
 from structkd.serve import load_exported
 from structkd.throughput import sentences_per_second
 
@@ -36,7 +36,6 @@ class OnnxPredictor:
 
     def __init__(self, exported, words):
         self.exported, self.words, self.eval_batch_size = exported, words, 64
-        self.model = exported
 
     def predict(self, sentences):
         return self.exported.predict([self.words(s) for s in sentences], self.eval_batch_size)
@@ -132,10 +131,7 @@ def main(argv=None) -> None:
         for task in tasks:
             measured = measure(task, args.data, args.runs, args.sentences, args.rounds, args.threads, Path(scratch))
             sections += ["", *report(task, measured)]
-    text = "\n".join(sections) + "\n"
-    print(text, end="")
-    args.out.write_text(text)
-    print(f"wrote {args.out}")
+    publish("\n".join(sections) + "\n", args.out)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from structkd.commands import (
 from structkd.data import TreeSentence, read_conllu_trees, read_text_sources
 from structkd.divergences import OBJECTIVES as DIVERGENCES
 from structkd.export_commands import add_export_arguments, add_predict_arguments, exported_or_none, run_export
-from structkd.formats import add_tree_format_arguments, parse_file, text_trees
+from structkd.formats import add_tree_format_arguments, parse_file, predict_exported, text_trees
 from structkd.persistence import load
 
 from .export import export_parser
@@ -145,9 +145,9 @@ def evaluate(args) -> int:
 
 def predict(args) -> int:
     exported = exported_or_none(args, "dep")
-    if exported is None:
-        return parse_file(args, ParsingTask(load(args.model, args.device, kind="parser")).predict)
-    return parse_file(args, lambda sentences: exported.predict([s.words for s in sentences]))
+    if exported is not None:
+        return predict_exported(args, exported)
+    return parse_file(args, ParsingTask(load(args.model, args.device, kind="parser")).predict)
 
 
 def export(args) -> int:

@@ -9,7 +9,6 @@ import argparse
 import copy
 import dataclasses
 import json
-import os
 import random
 import time
 from pathlib import Path
@@ -446,7 +445,7 @@ class TaskFamily:
         if getattr(args, "threads", None):
             torch.set_num_threads(args.threads)
         if verb not in TRAINING_VERBS:
-            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            if Distributed.launched():
                 raise UserError(f"{verb} runs in one process: launch it without torchrun")
             return self.verbs[verb](args)
         args.distributed = Distributed.from_environment(args.device)  # a torchrun launch trains over all its processes

@@ -98,3 +98,11 @@ def parse_file(args, parse: Callable[[list], tuple]) -> int:
         write_conllu_trees(args.output, sentences, heads, rels)
     print(f"parsed {len(sentences)} sentences -> {args.output}")
     return 0
+
+
+def predict_exported(args, model) -> int:
+    """``predict`` with an exported model (:func:`structkd.serve.load_exported`): :func:`tag_file` or
+    :func:`parse_file` by its task."""
+    if model.task == "ner":
+        return tag_file(args, lambda sentences: model.predict([s.tokens for s in sentences]))
+    return parse_file(args, lambda sentences: model.predict([s.words for s in sentences]))

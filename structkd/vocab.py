@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+import numpy as np
+
 if TYPE_CHECKING:
     import torch
 
 PAD = "<pad>"
 UNK = "<unk>"
+#: the files a BiLSTM encoder keeps its vocabularies in (read by the encoder and by the ONNX predictor)
+WORDS_FILE, CHARS_FILE, PRETRAINED_FILE = "words.json", "chars.json", "pretrained_words.json"
 
 
 class Vocab:
@@ -94,12 +98,24 @@ class Vocab:
         return cls(data["tokens"], pad=data["pad"], unk=data["unk"], lowercase=data["lowercase"])
 
 
+def pad_array(sequences: Sequence[Sequence[int]], pad_value: int = 0) -> np.ndarray:
+    """``B`` lists of ints -> a ``(B, max length)`` int64 array padded with ``pad_value``."""
+    out = np.full((len(sequences), max((len(s) for s in sequences), default=0)), pad_value, dtype=np.int64)
+    for b, row in enumerate(sequences):
+        out[b, :len(row)] = row
+    return out
+
+
 def pad_indices(sequences: Sequence[Sequence[int]], pad_value: int, device=None) -> "torch.Tensor":
-    """``B`` lists of ints -> a ``(B, max length)`` long tensor padded with ``pad_value``."""
+    """:func:`pad_array` as a long tensor on ``device``."""
     import torch
 
-    n = max((len(s) for s in sequences), default=0)
-    return torch.tensor([list(s) + [pad_value] * (n - len(s)) for s in sequences], dtype=torch.long, device=device)
+    return torch.from_numpy(pad_array(sequences, pad_value)).to(device)
+
+
+def char_ids(chars: Vocab, word: str) -> list[int]:
+    """The character indices of ``word``; an empty word reads as the single unknown character."""
+    return chars.indices(word) or [chars.unk_index]
 
 
 def batch_lengths(sentences: Sequence[Sequence[str]]) -> list[int]:

@@ -15,7 +15,7 @@ from structkd.commands import (
 from structkd.data import read_text_sources
 from structkd.divergences import OBJECTIVES as DIVERGENCES
 from structkd.export_commands import add_export_arguments, add_predict_arguments, exported_or_none, run_export
-from structkd.formats import TAG_READERS, add_tag_format_arguments, read_tagged, tag_file
+from structkd.formats import TAG_READERS, add_tag_format_arguments, predict_exported, read_tagged, tag_file
 from structkd.metrics import entity_scores
 from structkd.persistence import load
 from structkd.schemes import detect_scheme
@@ -156,9 +156,9 @@ def evaluate(args) -> int:
 
 def predict(args) -> int:
     exported = exported_or_none(args, "ner")
-    if exported is None:
-        return tag_file(args, TaggingTask(load(args.model, args.device, kind="tagger")).predict)
-    return tag_file(args, lambda sentences: exported.predict([s.tokens for s in sentences]))
+    if exported is not None:
+        return predict_exported(args, exported)
+    return tag_file(args, TaggingTask(load(args.model, args.device, kind="tagger")).predict)
 
 
 def export(args) -> int:

@@ -20,7 +20,7 @@ from structkd import LinearChainCRF, MaxEnt, SpanSegmentation, constraint_scores
 from structkd.decoders import emission_pair_scores, viterbi
 from structkd.encoders.type_cache import parameter_state
 from structkd.schemes import (
-    Entity, detect_scheme, entities_to_tags, entity_types, parse_tag, tags_to_entities, transition_table,
+    detect_scheme, entity_types, parse_tag, spans_to_tags, tags_to_entities, transition_table,
 )
 from structkd.vocab import Vocab
 
@@ -200,5 +200,4 @@ class SpanHead(Head):
         return gold
 
     def tags(self, dist: SpanSegmentation) -> list[list[str]]:
-        return [entities_to_tags([Entity(self.types[r], i, j + 1) for i, j, r in spans], n, self.scheme)
-                for spans, n in zip(dist.decode(), dist.lengths.tolist())]
+        return [spans_to_tags(spans, n, self.types, self.scheme) for spans, n in zip(dist.decode(), dist.lengths.tolist())]

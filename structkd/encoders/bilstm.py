@@ -10,14 +10,11 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
 from ..persistence import read_json, write_json
-from ..vocab import Vocab, pad_indices, sentence_lengths
+from ..vocab import CHARS_FILE, PRETRAINED_FILE, WORDS_FILE, Vocab, char_ids, pad_indices, sentence_lengths
 from .type_cache import WordTypeCache
 from .vectors import pretrained_vectors, pretrained_vocabulary
 
 CHAR_ENCODERS = ("cnn", "lstm", None)
-WORDS_FILE = "words.json"
-CHARS_FILE = "chars.json"
-PRETRAINED_FILE = "pretrained_words.json"
 
 
 def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor, padded: bool | None = None):
@@ -209,7 +206,7 @@ class BiLSTMEncoder(nn.Module):
     def _encode_chars(self, words: Sequence[str]) -> torch.Tensor:
         """``(W, char_size)`` character-level vectors of ``W`` words; an empty word is read as the single unknown
         character."""
-        ids = [self.chars.indices(word) or [self.chars.unk_index] for word in words]
+        ids = [char_ids(self.chars, word) for word in words]
         chars = pad_indices(ids, self.chars.pad_index, self.device)  # (W, L)
         return self.char_encoder(chars, torch.tensor([len(i) for i in ids], device=self.device))
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from ..cli import reported
-from ..formats import TAG_READERS, add_tag_format_arguments, add_tree_format_arguments, parse_file, tag_file
+from ..formats import TAG_READERS, add_tag_format_arguments, add_tree_format_arguments, predict_exported
 from .model import load_exported
 
 
@@ -38,10 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
-    model = load_exported(args.model, args.task, threads=args.threads)
-    if args.task == "ner":
-        return tag_file(args, lambda sentences: model.predict([s.tokens for s in sentences]))
-    return parse_file(args, lambda sentences: model.predict([s.words for s in sentences]))
+    return predict_exported(args, load_exported(args.model, args.task, threads=args.threads))
 
 
 if __name__ == "__main__":

@@ -16,17 +16,9 @@ from typing import Sequence
 import numpy as np
 
 from ..subwords import group_pieces, windows
-from ..vocab import Vocab, batch_lengths
+from ..vocab import CHARS_FILE, PRETRAINED_FILE, WORDS_FILE, Vocab, batch_lengths, char_ids, pad_array
 
-WORDS_FILE, CHARS_FILE, PRETRAINED_FILE, TOKENIZER_FILE = "words.json", "chars.json", "pretrained_words.json", "tokenizer.json"
-
-
-def padded(rows: Sequence[Sequence[int]], pad: int = 0) -> np.ndarray:
-    """``B`` int lists -> a ``(B, longest)`` int64 array padded with ``pad``."""
-    out = np.full((len(rows), max((len(r) for r in rows), default=0)), pad, dtype=np.int64)
-    for b, row in enumerate(rows):
-        out[b, :len(row)] = row
-    return out
+TOKENIZER_FILE = "tokenizer.json"  #: a fast tokenizer's file, as transformers saves it
 
 
 def read_vocab(folder: Path, name: str) -> Vocab:
@@ -46,11 +38,11 @@ class BiLSTMInputs:
 
     def __call__(self, sentences: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
         lengths = batch_lengths(sentences)
-        inputs = {"word_ids": padded([self.words.indices(s) for s in sentences])}
+        inputs = {"word_ids": pad_array([self.words.indices(s) for s in sentences])}
         if self.pretrained is not None:
-            inputs["pretrained_ids"] = padded([self.pretrained.indices(s) for s in sentences])
+            inputs["pretrained_ids"] = pad_array([self.pretrained.indices(s) for s in sentences])
         if self.chars is not None:
-            ids = [[self.chars.indices(w) or [self.chars.unk_index] for w in s] for s in sentences]
+            ids = [[char_ids(self.chars, w) for w in s] for s in sentences]
             chars = np.zeros((len(ids), max(lengths), max(len(w) for s in ids for w in s)), dtype=np.int64)
             for b, sentence in enumerate(ids):
                 for i, word in enumerate(sentence):
@@ -79,9 +71,9 @@ class SubwordInputs:
                                                 add_special_tokens=False)
         pieces = [group_pieces(s, e.ids, e.word_ids, spec["unk_id"]) for s, e in zip(sentences, encodings)]
         planned = windows(pieces, spec["prefix"], spec["suffix"], spec["window"], spec["stride"])
-        return {"input_ids": padded(planned.inputs, spec["pad_id"]),
-                "attention_mask": padded([[1] * len(x) for x in planned.inputs]),
-                "window_of": padded(planned.window_of), "position_of": padded(planned.position_of),
+        return {"input_ids": pad_array(planned.inputs, spec["pad_id"]),
+                "attention_mask": pad_array([[1] * len(x) for x in planned.inputs]),
+                "window_of": pad_array(planned.window_of), "position_of": pad_array(planned.position_of),
                 "lengths": np.array(lengths, dtype=np.int64)}
 
 

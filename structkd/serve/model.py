@@ -21,7 +21,7 @@ import numpy as np
 from .. import decoders
 from ..errors import UserError
 from ..inference import decode_by_length
-from ..schemes import Entity, entities_to_tags
+from ..schemes import spans_to_tags
 from .inputs import build_inputs
 from .manifest import ARRAYS_FILE, ENCODER_FOLDER, FORMAT, MANIFEST_FILE, VERSION
 from .runtime import session
@@ -74,9 +74,8 @@ class ExportedTagger(ExportedModel):
         scores = self.run("scores", feeds)[0]
         name = self.decoder["name"]
         if name == "best_spans":
-            types, scheme = self.decoder["types"], self.decoder["scheme"]
-            return [entities_to_tags([Entity(types[r], i, j + 1) for i, j, r in spans], int(n), scheme)
-                    for spans, n in zip(decoders.best_spans(scores, lengths, self.decoder["max_width"]), lengths)]
+            spans = decoders.best_spans(scores, lengths, self.decoder["max_width"])
+            return [spans_to_tags(y, int(n), self.decoder["types"], self.decoder["scheme"]) for y, n in zip(spans, lengths)]
         if name == "viterbi":
             arrays = self.arrays
             phi = decoders.emission_pair_scores(scores, arrays["transitions"], arrays["start"], arrays["end"], lengths)

@@ -15,7 +15,7 @@ def mst(scores: torch.Tensor, lengths: torch.Tensor, multiroot: bool = False) ->
     Cells outside ``1 <= m <= len, 0 <= h <= len, h != m`` are ignored.  ``multiroot=False`` returns the
     best tree with exactly one root child.  Not differentiable (the scores are detached).
     """
-    heads = decoders.mst(scores.detach().cpu().numpy(), lengths.cpu().numpy(), multiroot)
+    heads = decoders.mst(scores.detach().cpu().double().numpy(), lengths.cpu().numpy(), multiroot)  # any float dtype
     return torch.from_numpy(heads).to(scores.device)
 
 

@@ -38,8 +38,7 @@ class Distributed:
     def from_environment(cls, device: str = "cpu") -> "Distributed":
         """The group ``torchrun`` describes in the environment (``WORLD_SIZE``, ``RANK``), joined on first call;
         a single process without it.  Processes other than rank 0 print nothing on stdout."""
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world == 1:
+        if not cls.launched():
             return cls()
         if not dist.is_initialized():
             dist.init_process_group("nccl" if str(device).startswith("cuda") else "gloo")
@@ -47,6 +46,11 @@ class Distributed:
         if rank:
             sys.stdout = open(os.devnull, "w")  # one copy of every message: rank 0's
         return cls(rank, dist.get_world_size())
+
+    @staticmethod
+    def launched() -> bool:
+        """Whether this process is one of several that ``torchrun`` started (``WORLD_SIZE`` above 1)."""
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
     @property
     def is_main(self) -> bool:
