@@ -61,8 +61,7 @@ def export_parser(parser: Parser, folder: str | Path) -> Path:
     """Write the export folder of ``parser`` (moved to the CPU, eval mode) and return its path."""
     parser = parser.cpu().eval()
     scores = ParserScoresGraph(parser)
-    inputs = {kind: example_inputs(parser.encoder, sentences)
-              for kind, sentences in (("trace", TRACE_SENTENCES), ("check", CHECK_SENTENCES))}
+    inputs = dict(zip(("trace", "check"), example_inputs(parser.encoder, TRACE_SENTENCES, CHECK_SENTENCES)))
     labels = {kind: label_inputs(scores, feeds) for kind, feeds in inputs.items()}
     graphs = [Graph("scores", scores, inputs["trace"], inputs["check"], ["arcs", "rel_dependents", "rel_heads"]),
               Graph("labels", ParserLabelsGraph(parser), labels["trace"], labels["check"], ["rels"])]

@@ -44,6 +44,7 @@ from torch import nn
 from structkd import HeadSelection, NonProjectiveDependencyCRF, ProjectiveDependencyCRF, SiblingMeanField
 from structkd.encoders import build_encoder
 from structkd.persistence import read_json, register, write_json
+from structkd.decoders import tree_lists
 from structkd.structs.base import length_mask
 from structkd.structs.mst import mst
 from structkd.vocab import Vocab
@@ -165,9 +166,7 @@ class Parser(nn.Module):
         scores = self(words)
         heads = self.decode_heads(scores)
         rels = self.rel_scores(scores, heads).argmax(-1)
-        lengths = scores.lengths.tolist()
-        return ([row[1:n + 1] for row, n in zip(heads.tolist(), lengths)],
-                [[self.labels.token(r) for r in row[1:n + 1]] for row, n in zip(rels.tolist(), lengths)])
+        return tree_lists(heads.cpu().numpy(), rels.cpu().numpy(), scores.lengths.cpu().numpy(), self.labels.tokens)
 
     def gold_loss(self, words: Sequence[Sequence[str]], heads: Sequence[Sequence[int]],
                   rels: Sequence[Sequence[str]]) -> torch.Tensor:

@@ -81,13 +81,14 @@ def export_model(model: nn.Module, folder: str | Path, task: str, graphs: Sequen
     return folder
 
 
-def example_inputs(encoder: nn.Module, sentences: Sequence[Sequence[str]]) -> dict[str, torch.Tensor]:
-    """The encoder graph's inputs of ``sentences``, built as the predictor builds them (from the assets the
-    encoder saves), as tensors."""
+def example_inputs(encoder: nn.Module, *sentence_sets: Sequence[Sequence[str]]) -> list[dict[str, torch.Tensor]]:
+    """The encoder graph's inputs of each set of sentences, built as the predictor builds them (from the assets
+    the encoder saves, saved once), as tensors."""
     with tempfile.TemporaryDirectory() as scratch:
         encoder.save_assets(scratch)
-        arrays = build_inputs(Path(scratch), preprocessing(encoder))(sentences)
-    return {name: torch.from_numpy(array) for name, array in arrays.items()}
+        build = build_inputs(Path(scratch), preprocessing(encoder))
+        return [{name: torch.from_numpy(array) for name, array in build(sentences).items()}
+                for sentences in sentence_sets]
 
 
 def write_graph(graph: Graph, path: Path, tolerance: float) -> None:

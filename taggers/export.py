@@ -51,6 +51,6 @@ def export_tagger(tagger: Tagger, folder: str | Path) -> Path:
     tagger = tagger.cpu().eval()
     decoder, arrays = decoder_spec(tagger)
     output = "spans" if decoder["name"] == "best_spans" else "emissions"
-    graph = Graph("scores", TaggerGraph(tagger), example_inputs(tagger.encoder, TRACE_SENTENCES),
-                  example_inputs(tagger.encoder, CHECK_SENTENCES), [output])
+    trace, check = example_inputs(tagger.encoder, TRACE_SENTENCES, CHECK_SENTENCES)
+    graph = Graph("scores", TaggerGraph(tagger), trace, check, [output])
     return export_model(tagger, folder, "ner", [graph], decoder, arrays)

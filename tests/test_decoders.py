@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from structkd import LinearChainCRF, MaxEnt, NonProjectiveDependencyCRF, ProjectiveDependencyCRF, SpanSegmentation
-from structkd.decoders import argmax_heads, argmax_labels, best_spans, eisner, mst, viterbi
+from structkd.decoders import argmax_heads, argmax_labels, best_spans, eisner, mst, tree_lists, viterbi
 
 from brute import label_sequences, segmentations, trees
 
@@ -113,3 +113,9 @@ def test_length_one_and_dtypes(dtype):
     assert eisner(np.zeros((1, 2, 2), dtype=dtype), one).tolist() == [[0, 0]]
     assert mst(np.zeros((1, 2, 2), dtype=dtype), one).tolist() == [[0, 0]]
     assert best_spans(np.full((1, 1, 1, 1), 0.5, dtype=dtype), one) == [[(0, 0, 0)]]
+
+
+def test_tree_lists_drop_the_root_and_the_padding_and_name_the_relations():
+    heads = np.array([[0, 2, 0, 2], [0, 0, 0, 0]])
+    rels = np.array([[5, 1, 0, 2], [5, 2, 3, 3]])
+    assert tree_lists(heads, rels, np.array([3, 1]), ["a", "b", "c"]) == ([[2, 0, 2], [0]], [["b", "a", "c"], ["c"]])

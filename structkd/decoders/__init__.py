@@ -14,7 +14,7 @@ the torch factorizations and for the ONNX predictor (:mod:`structkd.serve`), whi
 """
 from .chains import argmax_labels, emission_pair_scores, viterbi
 from .spans import best_spans
-from .trees import argmax_heads, chu_liu_edmonds, eisner, head_mask, is_tree, mst
+from .trees import argmax_heads, chu_liu_edmonds, eisner, head_mask, is_tree, mst, tree_lists
 
 __all__ = ["viterbi", "emission_pair_scores", "argmax_labels", "argmax_heads", "eisner", "mst", "chu_liu_edmonds",
-           "is_tree", "head_mask", "best_spans"]
+           "is_tree", "head_mask", "tree_lists", "best_spans"]

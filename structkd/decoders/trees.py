@@ -12,6 +12,7 @@ has exactly one root child and is the best such tree (one exact run instead of o
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
@@ -22,6 +23,15 @@ def head_mask(lengths: np.ndarray, n: int) -> np.ndarray:
     in_sentence = words[None, :] <= np.asarray(lengths)[:, None]  # (B, n+1), the root included
     dependent = in_sentence & (words[None, :] > 0)
     return dependent[:, :, None] & in_sentence[:, None, :] & (words[:, None] != words[None, :])
+
+
+def tree_lists(heads: np.ndarray, rels: np.ndarray, lengths: np.ndarray, names: Sequence[str]
+               ) -> tuple[list[list[int]], list[list[str]]]:
+    """``(B, N+1)`` heads and relation ids (index 0: the root) -> per sentence, the heads of words ``1..len``
+    and their relation names (``names[id]``), as lists."""
+    sizes = np.asarray(lengths).tolist()
+    return ([row[1:n + 1] for row, n in zip(np.asarray(heads).tolist(), sizes)],
+            [[names[r] for r in row[1:n + 1]] for row, n in zip(np.asarray(rels).tolist(), sizes)])
 
 
 def argmax_heads(scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:

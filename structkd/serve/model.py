@@ -105,10 +105,7 @@ class ExportedParser(ExportedModel):
             heads = getattr(decoders, name)(arcs, lengths, self.decoder["multiroot"])
         rels = self.run("labels", {"rel_dependents": dependents, "rel_heads": heads_vectors,
                                    "heads": heads.astype(np.int64)})[0].argmax(-1)
-        names = self.decoder["rels"]
-        sizes = lengths.tolist()
-        return ([row[1:n + 1] for row, n in zip(heads.tolist(), sizes)],
-                [[names[r] for r in row[1:n + 1]] for row, n in zip(rels.tolist(), sizes)])
+        return decoders.tree_lists(heads, rels, lengths, self.decoder["rels"])
 
     def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> tuple[list, list]:
         """Heads and relations of every sentence (decoded in batches of similar length), in order."""
