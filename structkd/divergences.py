@@ -257,9 +257,16 @@ def reverse_kl(teacher, student: Factorization) -> Divergence:
 
 
 def _reverse_kl(p: Factorization, q: Factorization) -> torch.Tensor:
-    mu_q = q.marginals
-    gap = _finite(q.log_potentials) - _finite(p.log_potentials)
-    return p.partition - q.partition + _inner(mu_q, gap)
+    """``A_p - A_q + <mu_q, phi_q - phi_p>``; its gradient is ``H_q (phi_q - phi_p)`` for the student's
+    potentials (:meth:`~structkd.structs.base.Factorization.derivatives`) and ``mu_p - mu_q`` for the
+    teacher's."""
+    student, teacher = _finite(q.log_potentials), _finite(p.log_potentials)
+    learns = q.log_potentials.requires_grad and torch.is_grad_enabled()
+    log_z, mu, hessian_gap = q.derivatives(student.detach() - teacher.detach() if learns else None)
+    value = p.partition - log_z + _inner(mu, student.detach()) - _inner(mu, teacher)
+    if learns:
+        value = value + (hessian_gap * (student - student.detach())).flatten(1).sum(-1)
+    return value
 
 
 def js(teacher, student: Factorization, beta: float = 0.5) -> Divergence:

@@ -3,12 +3,13 @@ import itertools
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 from torch_struct import LinearChainCRF as TorchStructChain
 
 import brute
 from structkd import LinearChainCRF, MaxEnt, allowed_transitions, constraint_scores
 from structkd.decoders import viterbi
+from structkd.structs.base import Factorization
 
 torch.manual_seed(0)
 N_PAD = 4
@@ -186,3 +187,32 @@ def test_numpy_viterbi_finds_the_best_sequence(seed, batch, n, num_labels, scale
         assert labels[b, length:].tolist() == [0] * (n - length)
         chosen = paths.index(tuple(labels[b, :length].tolist()))
         assert scores[chosen] == best  # a best sequence (any of the tied ones when every path is -inf)
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 3), n=st.integers(1, 4), num_labels=st.integers(1, 3),
+       scale=st.sampled_from([0.1, 1.0, 30.0]), forbid=st.floats(0.0, 0.4))
+def test_chain_hessian_times_a_direction_is_the_score_covariance(seed, batch, n, num_labels, scale, forbid):
+    """``LinearChainCRF.derivatives`` (two linear recursions over the pair marginals) against enumeration,
+    ``Cov(1[u in y], D(y))``, and against the generic second backward, over random shapes, padded lengths,
+    peaked scores and forbidden (-inf) pairs."""
+    generator = torch.Generator().manual_seed(seed)
+    phi = scale * torch.randn(batch, n, num_labels, num_labels, generator=generator, dtype=torch.float64)
+    phi = phi.masked_fill(torch.rand(phi.shape, generator=generator, dtype=torch.float64) < forbid, float("-inf"))
+    direction = torch.randn(phi.shape, generator=generator, dtype=torch.float64)
+    lengths = torch.randint(1, n + 1, (batch,), generator=generator)
+    dist = LinearChainCRF(phi, lengths)
+    log_z, mu, cov = dist.derivatives(direction)
+    generic = Factorization.derivatives(dist, direction)
+    for b, length in enumerate(lengths.tolist()):
+        parts = [brute.chain_parts(y, n, num_labels) for y in brute.label_sequences(length, num_labels)]
+        true_log_z, probs, marginals, _ = brute.distribution(phi[b], parts)
+        assume(torch.isfinite(true_log_z))  # some sequence is allowed
+        stacked = torch.stack(parts)
+        totals = (stacked * direction[b]).flatten(1).sum(-1)  # D(y)
+        weights = (probs * totals).view(-1, 1, 1, 1)
+        true_cov = (weights * stacked).sum(0) - marginals * (probs * totals).sum()
+        assert log_z[b].item() == pytest.approx(true_log_z.item(), abs=1e-9 * max(1.0, abs(true_log_z.item())))
+        assert torch.allclose(mu[b], marginals, atol=1e-9)
+        assert torch.allclose(cov[b], true_cov, atol=1e-8 * max(1.0, scale)), (cov[b] - true_cov).abs().max()
+        assert torch.allclose(generic[2][b], true_cov, atol=1e-8 * max(1.0, scale))

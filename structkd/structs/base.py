@@ -147,6 +147,24 @@ class Factorization(StructDistribution):
         marginals over this factorization's substructures are ``probs``."""
         return self.score(probs)
 
+    def derivatives(self, direction: torch.Tensor | None = None):
+        """``(log Z (B,), mu, H d)``, detached: the log-partition, its gradient (the marginals, shaped as the
+        potentials) and, for a ``direction`` ``d`` of that shape, its Hessian times ``d``,
+
+            (H d)(u) = sum_v d^2 log Z / dphi(u) dphi(v) d(v) = Cov(1[u in y], D(y)),   D(y) = sum_{v in y} d(v),
+
+        the gradient of ``E[D]`` for a fixed ``d`` (``None`` without a direction).  Here by a second backward
+        through the marginals; structures with a closed form override it."""
+        with torch.no_grad():
+            log_z = self.with_potentials(self.log_potentials.detach()).partition
+        with torch.enable_grad():
+            leaf = self.log_potentials.detach().requires_grad_(direction is not None)
+            mu = self.with_potentials(leaf).marginals  # keeps its graph when the leaf requires grad
+            if direction is None:
+                return log_z, mu.detach(), None
+            (hessian_d,) = torch.autograd.grad((mu * direction).sum(), leaf)
+        return log_z, mu.detach(), hessian_d
+
     def with_potentials(self, log_potentials: torch.Tensor) -> "Factorization":
         """The same factorization (lengths, labels, options) over other potentials of the same shape."""
         cached = {

@@ -88,6 +88,16 @@ class LinearChainCRF(Factorization):
             phi = torch.where(is_last.view(batch, n, 1, 1), phi + end.view(1, 1, 1, num_labels), phi)
         return cls(phi, lengths, labels, emissions=emissions)
 
+    def derivatives(self, direction: torch.Tensor | None = None):
+        """As :meth:`Factorization.derivatives`, with ``H d`` in closed form: one forward-backward pass gives
+        ``log Z`` and the pair marginals, and two linear recursions over them give ``H d``
+        (:func:`pair_covariance`) instead of a backward through the marginals' own backward."""
+        with torch.enable_grad():
+            leaf = self.log_potentials.detach().requires_grad_(True)
+            log_z = self.with_potentials(leaf).partition
+            (mu,) = torch.autograd.grad(log_z.sum(), leaf)
+        return log_z.detach(), mu, None if direction is None else pair_covariance(mu, direction)
+
     @property
     def label_marginals(self) -> torch.Tensor:
         """``(B, N, C)`` token marginals P(y_i = c) = sum_p P(i, p, c)."""
@@ -115,3 +125,31 @@ class LinearChainCRF(Factorization):
     def from_parts(parts: torch.Tensor) -> torch.Tensor:
         """``(B, N, C, C)`` pair indicators -> ``(B, N)`` labels (argmax of the token marginals)."""
         return parts.sum(-2).argmax(-1)
+
+
+def pair_covariance(mu: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """``(B, N, C, C)`` ``Cov(1[u in y], D(y))`` for every label pair ``u = (i, p, c)`` of the chain whose pair
+    marginals are ``mu``, ``D(y) = sum_i d[i, y_{i-1}, y_i]`` (the Hessian of log Z times ``d``).
+
+    Given ``y_{i-1} = p, y_i = c`` the chain's past and future are independent, so
+
+        Cov(1[u in y], D) = mu(u) (F_{i-1}(p) + d[i, p, c] + G_i(c) - E[D])
+
+    with ``F_i(c) = E[sum_{j <= i} d_j | y_i = c]`` and ``G_i(c) = E[sum_{j > i} d_j | y_i = c]``, each one
+    linear recursion over the conditionals ``mu[i, p, c] / P(y_i = c)`` and ``mu[i+1, c, .] / P(y_i = c)``.
+    Positions past a sentence's length have ``mu = 0`` and get 0."""
+    nu = mu.sum(-2)  # (B, N, C): P(y_i = c)
+    nu = torch.where(nu > 0, nu, torch.ones_like(nu))
+    weighted = mu * d
+    into, out_of = weighted.sum(-2), weighted.sum(-1)  # (B, N, C): sum over the previous / the next label
+    forward, f = [], torch.zeros_like(nu[:, 0])
+    for i in range(mu.shape[1]):
+        forward.append(f)  # F_{i-1}
+        f = ((f.unsqueeze(-2) @ mu[:, i]).squeeze(-2) + into[:, i]) / nu[:, i]
+    backward, g = [], torch.zeros_like(f)
+    for i in range(mu.shape[1] - 1, -1, -1):
+        backward.append(g)  # G_i
+        g = ((mu[:, i] @ g.unsqueeze(-1)).squeeze(-1) + out_of[:, i]) / nu[:, i - 1] if i > 0 else g
+    past, future = torch.stack(forward, 1), torch.stack(backward[::-1], 1)
+    total = weighted.flatten(1).sum(-1).view(-1, 1, 1, 1)
+    return mu * (past.unsqueeze(-1) + d + future.unsqueeze(-2) - total)
