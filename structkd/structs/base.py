@@ -153,17 +153,15 @@ class Factorization(StructDistribution):
 
             (H d)(u) = sum_v d^2 log Z / dphi(u) dphi(v) d(v) = Cov(1[u in y], D(y)),   D(y) = sum_{v in y} d(v),
 
-        the gradient of ``E[D]`` for a fixed ``d`` (``None`` without a direction).  Here by a second backward
-        through the marginals; structures with a closed form override it."""
-        with torch.no_grad():
-            log_z = self.with_potentials(self.log_potentials.detach()).partition
+        the gradient of ``E[D]`` for a fixed ``d`` (``None`` without a direction).  Here by autograd: one
+        forward pass, its backward (with its graph when ``d`` is given) and a second backward through that;
+        structures with a closed form override it."""
         with torch.enable_grad():
-            leaf = self.log_potentials.detach().requires_grad_(direction is not None)
-            mu = self.with_potentials(leaf).marginals  # keeps its graph when the leaf requires grad
-            if direction is None:
-                return log_z, mu.detach(), None
-            (hessian_d,) = torch.autograd.grad((mu * direction).sum(), leaf)
-        return log_z, mu.detach(), hessian_d
+            leaf = self.log_potentials.detach().requires_grad_(True)
+            log_z = self.with_potentials(leaf).partition
+            (mu,) = torch.autograd.grad(log_z.sum(), leaf, create_graph=direction is not None)
+            hessian_d = None if direction is None else torch.autograd.grad((mu * direction).sum(), leaf)[0]
+        return log_z.detach(), mu.detach(), hessian_d
 
     def with_potentials(self, log_potentials: torch.Tensor) -> "Factorization":
         """The same factorization (lengths, labels, options) over other potentials of the same shape."""

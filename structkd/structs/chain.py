@@ -92,11 +92,8 @@ class LinearChainCRF(Factorization):
         """As :meth:`Factorization.derivatives`, with ``H d`` in closed form: one forward-backward pass gives
         ``log Z`` and the pair marginals, and two linear recursions over them give ``H d``
         (:func:`pair_covariance`) instead of a backward through the marginals' own backward."""
-        with torch.enable_grad():
-            leaf = self.log_potentials.detach().requires_grad_(True)
-            log_z = self.with_potentials(leaf).partition
-            (mu,) = torch.autograd.grad(log_z.sum(), leaf)
-        return log_z.detach(), mu, None if direction is None else pair_covariance(mu, direction)
+        log_z, mu, _ = super().derivatives()
+        return log_z, mu, None if direction is None else pair_covariance(mu, direction)
 
     @property
     def label_marginals(self) -> torch.Tensor:
