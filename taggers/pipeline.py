@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 from typing import Sequence
@@ -41,9 +42,9 @@ def run_once(folder: Path, argv: list[str]) -> float:
     """Run a CLI training command unless ``folder`` already holds its finished result; the seconds it took
     (for a finished result, those recorded when it ran; a resumed run counts its last part only)."""
     record = folder / TIMES
-    if (folder / "summary.json").exists() and record.exists():
+    if (folder / "summary.json").exists():
         print(f"{folder}: done, skipped")
-        return json.loads(record.read_text())["seconds"]
+        return json.loads(record.read_text())["seconds"] if record.exists() else math.nan  # killed right after
     resume = ["--resume"] if (folder / "checkpoint").exists() else []
     start = time.perf_counter()
     if cli(argv + ["--output", str(folder)] + resume) != 0:
@@ -69,12 +70,14 @@ def main(argv=None) -> None:
     data = {k: str(args.data / v) for k, v in FILES.items()}
     common = ["--train", data["train"], "--dev", data["dev"], "--seed", str(args.seed)]
     teacher, student = args.output / "teacher", args.output / "student"
-    seconds = {}
-    seconds["teacher"] = run_once(teacher, ["train", "ner", *common, "--encoder", "transformer", "--head", "crf",
-                       "--epochs", str(args.teacher_epochs), "--lr", "1e-4", "--batch-size", "16"])
-    seconds["student"] = run_once(student, ["distill", "ner", *common, "--teacher", str(teacher / "best"), "--student-encoder", "bilstm",
-                       "--student-head", "crf", "--objective", "structural", "--lam", "0.5",
-                       "--transfer", data["transfer"], "--epochs", str(args.student_epochs), "--lr", "5e-3"])
+    seconds = {
+        "teacher": run_once(teacher, ["train", "ner", *common, "--encoder", "transformer", "--head", "crf",
+                                      "--epochs", str(args.teacher_epochs), "--lr", "1e-4", "--batch-size", "16"]),
+        "student": run_once(student, ["distill", "ner", *common, "--teacher", str(teacher / "best"),
+                                      "--student-encoder", "bilstm", "--student-head", "crf",
+                                      "--objective", "structural", "--lam", "0.5", "--transfer", data["transfer"],
+                                      "--epochs", str(args.student_epochs), "--lr", "5e-3"]),
+    }
     test = read_uner(data["test"])
     start = time.perf_counter()
     rows = {name: measure(folder / "best", test) for name, folder in (("teacher", teacher), ("student", student))}
@@ -90,7 +93,7 @@ def main(argv=None) -> None:
           f"speed at batch 32, {s['speed_1'] / t['speed_1']:.1f}x at batch 1 "
           f"(UNER English-EWT sample: {len(test)} test sentences; train is the pre-release split, OTH and B-O "
           "mapped to O)")
-    print("minutes: " + ", ".join(f"{name} {s / 60:.1f}" for name, s in seconds.items())
+    print("minutes: " + ", ".join(f"{name} {value / 60:.1f}" for name, value in seconds.items())
           + f", in all {sum(seconds.values()) / 60:.1f}")
 
 
