@@ -42,9 +42,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from structkd import HeadSelection, NonProjectiveDependencyCRF, ProjectiveDependencyCRF, SiblingMeanField
+from structkd.decoders import tree_lists
 from structkd.encoders import build_encoder
 from structkd.persistence import read_json, register, write_json
-from structkd.decoders import tree_lists
 from structkd.structs.base import length_mask
 from structkd.structs.mst import mst
 from structkd.vocab import Vocab

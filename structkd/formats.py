@@ -20,6 +20,7 @@ TAG_READERS = {"uner": read_uner, "conll03": read_conll2003, "conllu": read_conl
 TAG_WRITERS = {"uner": write_uner, "conll03": write_conll2003, "conllu": write_conllu_tags}
 FILE_SCHEMES = {"uner": "IOB2", "conll03": "IOB1", "conllu": "IOB2"}
 
+
 def read_tagged(path: str, args, scheme: str = "BIO", labelled: bool = True):
     """Sentences of ``path`` in ``args.format``, read with the tag options, tags converted to ``scheme``; a
     file that is not ``labelled`` (to tag) is read without its tags, which may be anything (``_``, empty)."""
@@ -42,11 +43,12 @@ def label_pair(text: str) -> tuple[str, str]:
     return source, target
 
 
-def add_tag_format_arguments(parser, formats: list[str], text_help: str = "") -> None:
-    """The input format and how its tags are read."""
-    parser.add_argument("--format", choices=formats, default="uner",
+def add_tag_format_arguments(parser, text: bool = False) -> None:
+    """The input format (every labelled one; raw ``text`` too for a file to tag) and how its tags are read."""
+    parser.add_argument("--format", choices=sorted(TAG_READERS) + (["text"] if text else []), default="uner",
                         help="input format: UNER columns (OTH and B-O mapped to O), CoNLL-2003 columns, CoNLL-U "
-                             "with tags in MISC NER=" + text_help)
+                             "with tags in MISC NER=" + ("; or text: one whitespace-tokenised sentence a line, "
+                                                         "written back as token<TAB>tag lines" if text else ""))
     parser.add_argument("--tag-scheme", choices=["IOB1", "IOB2", "BIOES"], default=None,
                         help="tag scheme of the files (default: IOB2 for uner and conllu, IOB1 for conll03); "
                              "predictions are written in it")

@@ -160,11 +160,11 @@ def entities_to_tags(entities: Sequence[Entity], length: int, scheme: str = "BIO
     return tags
 
 
-
 def spans_to_tags(spans: Sequence[tuple[int, int, int]], length: int, types: Sequence[str], scheme: str) -> list[str]:
     """The tags of ``length`` tokens holding the decoded ``(first, last, type index)`` spans of a span model over
     entity ``types`` (:meth:`structkd.SpanSegmentation.decode`), in ``scheme``."""
     return entities_to_tags([Entity(types[r], i, j + 1) for i, j, r in spans], length, scheme)
+
 
 def convert_tags(tags: Sequence[str], source: str, target: str, strict: bool = False) -> list[str]:
     """``tags`` from scheme ``source`` to scheme ``target``, keeping every entity (see :func:`tags_to_entities`

@@ -15,7 +15,7 @@ from structkd.commands import (
 from structkd.data import read_text_sources
 from structkd.divergences import OBJECTIVES as DIVERGENCES
 from structkd.export_commands import add_export_arguments, add_predict_arguments, exported_or_none, run_export
-from structkd.formats import TAG_READERS, add_tag_format_arguments, predict_exported, read_tagged, tag_file
+from structkd.formats import add_tag_format_arguments, predict_exported, read_tagged, tag_file
 from structkd.metrics import entity_scores
 from structkd.persistence import load
 from structkd.schemes import detect_scheme
@@ -35,7 +35,7 @@ HELP = {
 
 
 def _add_data(parser, training: bool) -> None:
-    add_tag_format_arguments(parser, sorted(TAG_READERS))
+    add_tag_format_arguments(parser)
     if training:
         parser.add_argument("--train", required=True, help="training file")
         parser.add_argument("--dev", required=True, help="dev file (model selection and early stopping)")
@@ -73,8 +73,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         add_predict_arguments(parser)
         parser.add_argument("--input", required=True, help="file to tag")
         parser.add_argument("--output", required=True, help="where to write the tagged file")
-        add_tag_format_arguments(parser, sorted(TAG_READERS) + ["text"], "; or text: one whitespace-tokenised sentence a line, "
-                    "written back as token<TAB>tag lines")
+        add_tag_format_arguments(parser, text=True)
     else:
         add_export_arguments(parser)
 

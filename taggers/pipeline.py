@@ -38,20 +38,25 @@ def measure(folder: Path, test: Sequence[Sentence]) -> dict:
     return {"f1": entity_scores([s.tags for s in test], task.predict(test))["f1"], **size_and_speed(task, test)}
 
 
-def run_once(folder: Path, argv: list[str]) -> float:
-    """Run a CLI training command unless ``folder`` already holds its finished result; the seconds it took
-    (for a finished result, those recorded when it ran; a resumed run counts its last part only)."""
-    record = folder / TIMES
+def run_once(folder: Path, argv: list[str]) -> bool:
+    """Run a CLI training command unless ``folder`` already holds its finished result (resuming a killed run);
+    whether it ran."""
     if (folder / "summary.json").exists():
         print(f"{folder}: done, skipped")
-        return json.loads(record.read_text())["seconds"] if record.exists() else math.nan  # killed right after
+        return False
     resume = ["--resume"] if (folder / "checkpoint").exists() else []
-    start = time.perf_counter()
     if cli(argv + ["--output", str(folder)] + resume) != 0:
         raise SystemExit(f"failed: structkd {' '.join(argv)}")
-    seconds = time.perf_counter() - start
-    record.write_text(json.dumps({"seconds": seconds}))
-    return seconds
+    return True
+
+
+def timed_run(folder: Path, argv: list[str]) -> float:
+    """:func:`run_once`, and the seconds the step took when it ran, kept in the folder (a resumed run counts its
+    last part only; NaN for a step killed between its summary and this record)."""
+    record, start = folder / TIMES, time.perf_counter()
+    if run_once(folder, argv):
+        record.write_text(json.dumps({"seconds": time.perf_counter() - start}))
+    return json.loads(record.read_text())["seconds"] if record.exists() else math.nan
 
 
 def parse_args(argv=None):
@@ -71,12 +76,12 @@ def main(argv=None) -> None:
     common = ["--train", data["train"], "--dev", data["dev"], "--seed", str(args.seed)]
     teacher, student = args.output / "teacher", args.output / "student"
     seconds = {
-        "teacher": run_once(teacher, ["train", "ner", *common, "--encoder", "transformer", "--head", "crf",
-                                      "--epochs", str(args.teacher_epochs), "--lr", "1e-4", "--batch-size", "16"]),
-        "student": run_once(student, ["distill", "ner", *common, "--teacher", str(teacher / "best"),
-                                      "--student-encoder", "bilstm", "--student-head", "crf",
-                                      "--objective", "structural", "--lam", "0.5", "--transfer", data["transfer"],
-                                      "--epochs", str(args.student_epochs), "--lr", "5e-3"]),
+        "teacher": timed_run(teacher, ["train", "ner", *common, "--encoder", "transformer", "--head", "crf",
+                                       "--epochs", str(args.teacher_epochs), "--lr", "1e-4", "--batch-size", "16"]),
+        "student": timed_run(student, ["distill", "ner", *common, "--teacher", str(teacher / "best"),
+                                       "--student-encoder", "bilstm", "--student-head", "crf",
+                                       "--objective", "structural", "--lam", "0.5", "--transfer", data["transfer"],
+                                       "--epochs", str(args.student_epochs), "--lr", "5e-3"]),
     }
     test = read_uner(data["test"])
     start = time.perf_counter()

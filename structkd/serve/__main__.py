@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from ..cli import reported
-from ..formats import TAG_READERS, add_tag_format_arguments, add_tree_format_arguments, predict_exported
+from ..formats import add_tag_format_arguments, add_tree_format_arguments, predict_exported
 from .model import load_exported
 
 
@@ -25,8 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--output", required=True, help="where to write the predictions")
         sub.add_argument("--threads", type=int, default=None, help="onnxruntime's CPU threads")
         if task == "ner":
-            add_tag_format_arguments(sub, sorted(TAG_READERS) + ["text"], "; or text: one whitespace-tokenised "
-                                     "sentence a line, written back as token<TAB>tag lines")
+            add_tag_format_arguments(sub, text=True)
         else:
             add_tree_format_arguments(sub)
     return parser

@@ -24,7 +24,7 @@ from ..inference import decode_by_length
 from ..schemes import spans_to_tags
 from .inputs import build_inputs
 from .manifest import ARRAYS_FILE, ENCODER_FOLDER, FORMAT, MANIFEST_FILE, VERSION
-from .runtime import session
+from .runtime import one_line, session
 
 
 class ExportFolderError(UserError):
@@ -78,7 +78,8 @@ class ExportedTagger(ExportedModel):
         name = self.decoder["name"]
         if name == "best_spans":
             spans = decoders.best_spans(scores, lengths, self.decoder["max_width"])
-            return [spans_to_tags(y, int(n), self.decoder["types"], self.decoder["scheme"]) for y, n in zip(spans, lengths)]
+            return [spans_to_tags(y, int(n), self.decoder["types"], self.decoder["scheme"])
+                    for y, n in zip(spans, lengths)]
         if name == "viterbi":
             arrays = self.arrays
             phi = decoders.emission_pair_scores(scores, arrays["transitions"], arrays["start"], arrays["end"], lengths)
@@ -138,4 +139,4 @@ def load_exported(folder: str | Path, task: str | None = None, threads: int | No
     try:
         return MODELS[manifest["task"]](folder, manifest, threads)
     except (RuntimeError, OSError, ValueError, KeyError) as error:  # onnxruntime's (a corrupt graph), a vocab's
-        raise ExportFolderError(f"{folder}: cannot load the exported model: {' '.join(str(error).split())[:300]}") from error
+        raise ExportFolderError(f"{folder}: cannot load the exported model: {one_line(error)}") from error

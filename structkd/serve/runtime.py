@@ -23,5 +23,10 @@ def session(path: str | Path, threads: int | None = None, spinning: bool = True)
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime's own error types (a corrupt or truncated graph) derive from Exception
         if type(error).__module__.startswith("onnxruntime"):
-            raise RuntimeError(f"{path}: {' '.join(str(error).split())[:300]}") from error
+            raise RuntimeError(f"{path}: {one_line(error)}") from error
         raise
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """An error's message on one line (onnxruntime's span several), cut at ``limit`` characters."""
+    return " ".join(str(error).split())[:limit]
