@@ -3,9 +3,12 @@
 A benchmark is a :class:`Spec`: its CLI task family, data, teachers, students, scenarios and KD methods.
 Every run is one ``structkd train TASK`` or ``structkd distill TASK`` call (in-process, through
 ``structkd.cli.main``) into its own folder under ``--runs``, followed by ``structkd evaluate TASK`` on the
-dev and test files; the run's ``result.json`` marks it finished.  A finished run is skipped when the
-benchmark is started again, an interrupted one is resumed from its checkpoint, so a plan can be completed
-over several sessions.  With ``--jobs N`` the runs are spread over N worker processes (a student starts
+dev and test files; the run's ``result.json`` marks it finished, and a copy of it is kept in ``--kept`` (a
+folder in the repository, one ``NAME.json`` per run), so that a finished run is skipped when the benchmark
+is started again, on this machine or another, and an interrupted one is resumed from its checkpoint: a
+plan can be completed over several sessions.  The KD students learn from teacher-labelled transfer text; the
+runs of one teacher, student factorization and objective share one cache of teacher targets
+(``--runs/cache/``), written by the row's seed-0 run, which the others wait for.  With ``--jobs N`` the runs are spread over N worker processes (a student starts
 once its teacher is finished); each worker's output goes to ``RUN.log`` under ``--runs``.  A finished teacher
 whose model is gone (results brought back from another machine) blocks its students until
 ``--retrain-lost-teachers`` trains it again, keeping the old version's result under ``replaced/``; every
@@ -13,7 +16,7 @@ distilled run records the teacher version that taught it, and the report has one
 
 Once the teachers and the seed-0 students whose speed is measured are finished, one process measures
 parameters and CPU sentences per second (batch 32 and batch 1, the test file) of all of them, so that their
-ratios are comparable; the numbers are kept in ``speed.json`` under ``--runs``.  The report (``--results``,
+ratios are comparable; the numbers are kept in ``speed.json`` under ``--runs`` and ``--kept``.  The report (``--results``,
 markdown) and its plot (the same name, ``.png``) are rewritten after every finished run.
 """
 from __future__ import annotations
@@ -62,11 +65,11 @@ class Setup:
     student_epochs: int
     max_train: int | None
     device: str
+    fractions: tuple[float, ...] = ()
+    kept: Path | None = None  # where finished runs' results are kept (None: under ``runs`` only)
 
     def file(self, relative: str) -> str:
         return str(self.data / relative)
-
-    fractions: tuple[float, ...] = ()
 
     def transfer_files(self) -> list[str]:
         return [self.file(path) for path in self.transfer]
@@ -104,11 +107,13 @@ FRACTION_METHODS = ("gold", "token", "structural")
 
 @dataclass(frozen=True)
 class Run:
-    """One CLI training call: its run name, its arguments (without ``--output``) and the teacher it needs."""
+    """One CLI training call: its run name, its arguments (without ``--output``), the teacher it needs and the
+    runs it waits for (the one that writes the teacher-target cache it reads)."""
 
     name: str
     argv: tuple[str, ...]
     teacher: str | None = None
+    after: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,7 @@ class Spec:
 
     ``teachers`` and ``students`` map a model key to its label; ``scenarios`` maps a scenario name to
     ``(teacher key, student key, methods in table order)``, methods being keys of ``methods`` ("gold",
-    "token", "posterior", "topk", "structural", "transfer").  ``model_options(key, prefix)`` gives the CLI
+    "token", "posterior", "topk", "structural"); every KD method learns from the transfer text too.  ``model_options(key, prefix)`` gives the CLI
     options that make the model ``key`` (``prefix`` "student-" inside ``distill``); ``method_options`` the
     extra ``distill`` options of a method; ``student_options`` the encoder options of every student (option
     name without its ``student-`` prefix -> value).  ``fraction_scenarios`` are the scenarios also run in the
@@ -190,20 +195,26 @@ def teacher_run(setup: Setup, spec: Spec, key: str) -> Run:
 
 
 def student_run(setup: Setup, spec: Spec, scenario: str, method: str, seed: int) -> Run:
-    """The BiLSTM student of ``scenario`` trained with ``method``."""
+    """The BiLSTM student of ``scenario`` trained with ``method``: on gold only, or distilled over the training
+    sentences and the transfer text, from the teacher targets that the row's seed-0 run caches for the others."""
     teacher_key, key, _ = spec.scenarios[scenario]
     training = training_argv(setup, spec, spec.student_hyper, setup.student_epochs, seed)
     if method == "gold":
         return Run(f"gold-{key}-s{seed}", ("train", spec.task, *student_encoder_options(spec, ""),
                                            *spec.model_options(key, ""), *training))
     teacher = teacher_run(setup, spec, teacher_key).name
-    objective, name, extra = method, f"{scenario}-{method}-s{seed}", spec.method_options.get(method, [])
-    if method == "transfer":
-        objective, name = "structural", f"{scenario}-structural+{setup.transfer_tag}-s{seed}"
-        extra = ["--transfer", *setup.transfer_files()]
-    return Run(name, ("distill", spec.task, "--teacher", str(setup.runs / teacher / "best"),
-                      *student_encoder_options(spec, "student-"), *spec.model_options(key, "student-"),
-                      "--objective", objective, "--lam", str(spec.lam), *extra, *training), teacher)
+    labeller = kd_name(setup, scenario, method, 0)
+    return Run(kd_name(setup, scenario, method, seed), (
+        "distill", spec.task, "--teacher", str(setup.runs / teacher / "best"), *student_encoder_options(spec, "student-"),
+        *spec.model_options(key, "student-"), "--objective", method, "--lam", str(spec.lam),
+        *spec.method_options.get(method, []), "--transfer", *setup.transfer_files(),
+        "--teacher-cache", str(setup.runs / "cache" / f"{teacher}-{key}-{method}"), *training),
+        teacher, () if seed == 0 else (labeller,))
+
+
+def kd_name(setup: Setup, scenario: str, method: str, seed: int) -> str:
+    """``1a-structural+transfer-s0``: the run name of a KD student."""
+    return f"{scenario}-{method}+{setup.transfer_tag}-s{seed}"
 
 
 def fraction_tag(fraction: float) -> str:
@@ -214,11 +225,12 @@ def fraction_tag(fraction: float) -> str:
 def fraction_run(setup: Setup, spec: Spec, scenario: str, method: str, fraction: float, seed: int) -> Run:
     """The student of the labelled-fraction protocol: gold annotation on ``fraction`` of the training sentences
     (``--gold-fraction``, the same ones in every run); with KD, the other training sentences and the transfer
-    text are labelled by the teacher (trained on all gold)."""
+    text are labelled by the teacher (trained on all gold): the same sentences as the full-data run's, whose
+    teacher-target cache it reads."""
     base = student_run(setup, spec, scenario, method, seed)
-    extra = ["--gold-fraction", f"{fraction:g}"] + ([] if method == "gold" else ["--transfer", *setup.transfer_files()])
-    return Run(base.name.replace(f"-s{seed}", f"-{fraction_tag(fraction)}-s{seed}"), base.argv + tuple(extra),
-               base.teacher)
+    after = () if method == "gold" else (kd_name(setup, scenario, method, 0),)
+    return Run(base.name.replace(f"-s{seed}", f"-{fraction_tag(fraction)}-s{seed}"),
+               base.argv + ("--gold-fraction", f"{fraction:g}"), base.teacher, after)
 
 
 def fraction_row_runs(setup: Setup, spec: Spec, scenario: str, method: str, fraction: float) -> list[Run]:
@@ -286,10 +298,19 @@ def machine(device: str = "cpu", threads: int | None = None) -> str:
 
 
 def finished(setup: Setup) -> dict[str, dict]:
-    """The results of every finished run under ``setup.runs``, by run name (other ``result.json`` files there,
-    such as a peer's, are not runs: their ``name`` is not their folder's)."""
-    results = (json.loads(path.read_text()) for path in sorted(setup.runs.glob(f"*/{RESULT}")))
+    """The results of every finished run, by run name: those kept in ``setup.kept`` (``NAME.json``), then those
+    under ``setup.runs`` (other ``result.json`` files there, such as a peer's, are not runs: their ``name`` is
+    not their folder's)."""
+    kept = sorted(setup.kept.glob("*.json")) if setup.kept else []
+    results = [json.loads(path.read_text()) for path in [*kept, *sorted(setup.runs.glob(f"*/{RESULT}"))]]
     return {r["name"]: r for r in results if "name" in r}
+
+
+def keep(setup: Setup, name: str, text: str) -> None:
+    """Keep a copy of a result (or of the speed record) in ``setup.kept``."""
+    if setup.kept:
+        setup.kept.mkdir(parents=True, exist_ok=True)
+        (setup.kept / name).write_text(text)
 
 
 def evaluate(setup: Setup, spec: Spec, model: Path, data: str, out: Path) -> dict:
@@ -318,6 +339,7 @@ def execute(setup: Setup, spec: Spec, run: Run, quiet: bool) -> None:
                   machine=machine(setup.device), finished=datetime.datetime.now().isoformat(timespec="seconds"),
                   **taught_by)
     (folder / RESULT).write_text(json.dumps(result, indent=2))
+    keep(setup, f"{run.name}.json", json.dumps(result, indent=2))
 
 
 def teacher_problem(setup: Setup, run: Run, results: dict) -> str | None:
@@ -337,14 +359,22 @@ def teacher_problem(setup: Setup, run: Run, results: dict) -> str | None:
 
 def replace_teacher(setup: Setup, name: str) -> Path:
     """Move the finished teacher run ``name``, whose model is gone, to ``replaced/NAME-FINISHED`` under the runs
-    (its log too), so that the teacher trains again; the old version's result stays there for the report."""
-    folder = setup.runs / name
-    stamp = json.loads((folder / RESULT).read_text())["finished"].replace(":", "-")
+    (its log too) and its kept result to ``replaced/NAME-FINISHED.json`` under ``setup.kept``, so that the
+    teacher trains again; the old version's result stays there for the report."""
+    result = finished(setup)[name]
+    stamp = result["finished"].replace(":", "-")
     target = setup.runs / REPLACED / f"{name}-{stamp}"
-    target.parent.mkdir(exist_ok=True)
-    folder.rename(target)
+    target.mkdir(parents=True, exist_ok=True)
+    folder = setup.runs / name
+    if folder.is_dir():
+        folder.rename(target)  # the folder is new: rename onto the empty one
+    else:
+        (target / RESULT).write_text(json.dumps(result, indent=2))
     if (log := setup.runs / f"{name}.log").exists():
         log.rename(target / log.name)
+    if setup.kept and (kept := setup.kept / f"{name}.json").exists():
+        (setup.kept / REPLACED).mkdir(exist_ok=True)
+        kept.rename(setup.kept / REPLACED / f"{name}-{stamp}.json")
     return target
 
 
@@ -358,7 +388,9 @@ def replace_lost_teachers(setup: Setup, spec: Spec, runs: list[Run]) -> None:
 
 def teacher_versions(setup: Setup, spec: Spec, results: dict) -> dict[str, list[dict]]:
     """Each teacher run's versions, as results: the replaced ones (oldest first), then the current one."""
-    replaced = [json.loads(path.read_text()) for path in sorted((setup.runs / REPLACED).glob(f"*/{RESULT}"))]
+    paths = sorted((setup.runs / REPLACED).glob(f"*/{RESULT}"))
+    paths += sorted((setup.kept / REPLACED).glob("*.json")) if setup.kept else []
+    replaced = list({(r["name"], r["finished"]): r for r in (json.loads(path.read_text()) for path in paths)}.values())
     replaced.sort(key=lambda r: r["finished"])
     return {name: [r for r in replaced if r["name"] == name] + ([results[name]] if name in results else [])
             for name in teacher_names(setup, spec)}
@@ -404,6 +436,8 @@ def status(setup: Setup, spec: Spec, run: Run, results: dict) -> str:
         return "interrupted: will resume from its checkpoint"
     if run.teacher and run.teacher not in results:
         return f"to do, after {run.teacher}"
+    if waiting := [name for name in run.after if name not in results]:
+        return f"to do, after {', '.join(waiting)} (the teacher-target cache)"
     problem = teacher_problem(setup, run, results)
     return f"blocked: {problem}" if problem else "to do"
 
@@ -429,8 +463,9 @@ def triage(setup: Setup, todo: list[Run], names: set[str], done: dict, failed: s
     """Split the unstarted runs ``todo`` into those that can start now and those that never will (with the
     reason); the rest wait for a teacher among the runs ``names`` that is neither finished nor failed."""
     problems = {run: teacher_problem(setup, run, done) for run in todo}
-    waiting = {run for run in todo if run.teacher in names and run.teacher not in done and run.teacher not in failed}
-    ready = [run for run in todo if not problems[run]]
+    waiting = {run for run in todo if any(name in names and name not in done and name not in failed
+                                          for name in (run.teacher, *run.after))}
+    ready = [run for run in todo if not problems[run] and run not in waiting]
     return ready, {run: problem for run, problem in problems.items() if problem and run not in waiting}
 
 
@@ -467,8 +502,8 @@ def train_parallel(setup: Setup, spec: Spec, runs: list[Run], args) -> None:
 def load_speed(setup: Setup, spec: Spec, results: dict | None = None) -> dict | None:
     """The stored speed measurement, if it was taken of the models now finished (else None); for a teacher, of
     any of its versions, since they share one architecture."""
-    path = setup.runs / SPEED
-    if not path.exists():
+    path = next((p for p in (setup.runs / SPEED, setup.kept and setup.kept / SPEED) if p and p.exists()), None)
+    if path is None:
         return None
     speed = json.loads(path.read_text())
     results = finished(setup) if results is None else results
@@ -507,6 +542,7 @@ def update_speed(setup: Setup, spec: Spec, threads: int, remeasure: bool, senten
         return speed
     speed = measure_speed(setup, spec, results, threads, sentences)
     (setup.runs / SPEED).write_text(json.dumps(speed, indent=2))
+    keep(setup, SPEED, json.dumps(speed, indent=2))
     return speed
 
 
@@ -791,7 +827,7 @@ def fraction_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
 
 def target_section(setup: Setup, spec: Spec, results: dict, speed: dict | None) -> list[str]:
     return ["## Targets", "",
-            "For the structural-KD student of each scenario (without transfer text), on the test set, "
+            "For the structural-KD student of each scenario (with the transfer text), on the test set, "
             f"mean over {setup.seeds} seeds; speed as in the ratio table.", "",
             *table(["scenario", "target", "result"], target_checks(setup, spec, results, speed))]
 
@@ -877,6 +913,10 @@ def parse_args(spec: Spec, description: str, default_results: Path, argv=None) -
                         help=f"one folder per run, and speed.json (default runs/{spec.task}-bench, git-ignored)")
     parser.add_argument("--results", type=Path, default=default_results,
                         help="markdown report; the plot is written beside it as .png")
+    parser.add_argument("--kept", type=Path, default=None,
+                        help="the folder where a copy of every finished run's result and of the speed record is kept, "
+                             "so that later sessions skip the run (default: the report's name with -runs, beside it: "
+                             "benchmarks/results/%s-runs/ in the repository)" % default_results.stem)
     parser.add_argument("--seeds", type=int, default=3, help="student seeds 0 .. N-1")
     parser.add_argument("--only", action="append", metavar="PATTERN",
                         help="run only runs matching this glob or substring of the name (repeatable)")
@@ -921,7 +961,8 @@ def main(spec: Spec, description: str, default_results: Path, argv=None) -> None
     torch.set_num_threads(args.threads)
     transfer = TRANSFER + (NC_TRANSFER if args.transfer_nc else ())
     setup = Setup(args.data.resolve(), args.runs.resolve(), args.seeds, transfer, args.teacher_epochs,
-                  args.student_epochs, args.max_train, args.device, tuple(args.fractions))
+                  args.student_epochs, args.max_train, args.device, tuple(args.fractions),
+                  (args.kept or args.results.with_name(f"{args.results.stem}-runs")).resolve())
     runs = selected(plan(setup, spec), args.only)
     if args.worker:
         execute(setup, spec, next(run for run in runs if run.name == args.worker), args.quiet)

@@ -35,11 +35,11 @@ DEFAULT = "BiLSTM 2 x 200, character CNN (the benchmark's)"
 
 
 def size_runs(setup: Setup, size: str) -> list[Run]:
-    """The seeds of one student size: the benchmark's 1a structural-KD runs with the size's options; they all
-    read the teacher's targets from one cache file (same teacher, CRF student, sentences and objective)."""
+    """The seeds of one student size: the benchmark's 1a structural-KD runs (with the transfer text) with the
+    size's options; they read the teacher's targets from the benchmark's cache of that row (same teacher, CRF
+    student, sentences and objective: the encoder is no part of the targets)."""
     runs = [student_run(setup, ner.SPEC, "1a", "structural", seed) for seed in range(setup.seeds)]
-    options = (*SIZES[size][1], "--teacher-cache", str(setup.runs / "size-teacher-targets"))
-    return [Run(f"size-{size}-s{seed}", run.argv + options, run.teacher) for seed, run in enumerate(runs)]
+    return [Run(f"size-{size}-s{seed}", run.argv + tuple(SIZES[size][1]), run.teacher) for seed, run in enumerate(runs)]
 
 
 def default_student(setup: Setup) -> str:
@@ -56,7 +56,7 @@ def report(setup: Setup, results: dict, speed: dict, command: str) -> list[str]:
     default = Scores.of(harness.row_runs(setup, ner.SPEC, "1a", "structural"), results, "f1")
     rows = [["MiniLM + CRF teacher", "teacher-crf", "", f"{teacher['dev']['f1']:.2f}", f"{teacher['test']['f1']:.2f}",
              "1"],
-            [DEFAULT, "1a-structural-s*", "", default.cell("dev"), default.cell("test"), default.seeds()]]
+            [DEFAULT, harness.kd_name(setup, "1a", "structural", "*"), "", default.cell("dev"), default.cell("test"), default.seeds()]]
     for size, (label, _) in SIZES.items():
         scores = Scores.of(size_runs(setup, size), results, "f1")
         rows.append([label, f"size-{size}-s*", " ".join(SIZES[size][1]), scores.cell("dev"), scores.cell("test"),
@@ -67,7 +67,7 @@ def report(setup: Setup, results: dict, speed: dict, command: str) -> list[str]:
         "# structkd: smaller NER students (scenario 1a, structural KD)", "",
         f"- report written {datetime.datetime.now().isoformat(timespec='seconds')} by `{command}` "
         f"({code_version()}); every figure below was measured by that script",
-        f"- students: the NER benchmark's 1a structural-KD runs (lam {ner.SPEC.lam}, "
+        f"- students: the NER benchmark's 1a structural-KD runs with its transfer text (lam {ner.SPEC.lam}, "
         f"{harness.hyper_text(ner.STUDENT, setup.student_epochs, 'F1')}, seeds 0-{setup.seeds - 1}) with smaller "
         f"BiLSTMs, distilled from the `teacher-crf` version(s) finished {', '.join(sorted(taught)) or 'n/a'}; the "
         "default-size row is the benchmark's own (see ner.md for the teacher version that taught it)",

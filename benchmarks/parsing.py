@@ -9,17 +9,18 @@ and test files (UAS, LAS, UCM, LCM; punctuation excluded as SuPar does).  The pl
                    MiniLM biaffine teachers: first-order trained per word (local), first-order tree CRF
                    (matrix-tree), second-order sibling (mean-field); all decoded by MST (seed 0)
     gold-head-selection-s{s}, gold-nonprojective-s{s}          BiLSTM students on gold only
-    1b-token-s{s}, 1b-structural-s{s}, 1b-structural+transfer-s{s}     tree CRF -> head selection
-    1a-token-s{s}, 1a-structural-s{s}                                  tree CRF -> first-order tree CRF
-    2b-token-s{s}, 2b-structural-s{s}                                  second order -> head selection
+    1b-token+transfer-s{s}, 1b-structural+transfer-s{s}       tree CRF -> head selection
+    1a-token+transfer-s{s}, 1a-structural+transfer-s{s}       tree CRF -> first-order tree CRF
+    2b-token+transfer-s{s}, 2b-structural+transfer-s{s}       second order -> head selection
 
 Token-level KD distills the teacher's per-word head distribution (the softmax of its arc scores over
 heads); structural KD its arc marginals.  The first-order BiLSTM student shares the teacher's
 factorization, which the library calls scenario 1a.  Both distil the teacher's relation distributions too.
-Transfer text: ``unlabeled-web``, parsed by the teacher only.  The labelled-fraction protocol
-(``--fractions``, default 10% and 30%) adds, for scenario 1b, ``gold-head-selection-gold{P}-s{s}``,
-``1b-token-gold{P}-s{s}`` and ``1b-structural-gold{P}-s{s}``: gold on P% of the training sentences, the rest
-and the transfer text parsed by the teacher.  Speed: the three teachers and the seed-0 structural
+Every KD student also learns from the transfer text, ``unlabeled-web``, parsed by the teacher only (KD
+alone there; one transfer batch per gold batch).  The labelled-fraction protocol (``--fractions``, default
+10% and 30%) adds, for scenario 1b, ``gold-head-selection-gold{P}-s{s}``, ``1b-token+transfer-gold{P}-s{s}``
+and ``1b-structural+transfer-gold{P}-s{s}``: gold on P% of the training sentences, the rest and the transfer
+text parsed by the teacher.  Speed: the three teachers and the seed-0 structural
 students of 1b (head selection) and 1a (first-order).  SuPar's biaffine parser, trained by
 ``benchmarks/supar_peer.py`` into ``RUNS/supar-biaffine``, gets its own section when it is there.
 
@@ -137,12 +138,12 @@ SPEC = Spec(
               "sibling": "MiniLM second-order"},
     students={"head-selection": "BiLSTM head selection", "nonprojective": "BiLSTM first-order (tree CRF)"},
     scenarios={
-        "1b": ("nonprojective", "head-selection", ("gold", "token", "structural", "transfer")),
+        "1b": ("nonprojective", "head-selection", ("gold", "token", "structural")),
         "1a": ("nonprojective", "nonprojective", ("gold", "token", "structural")),
         "2b": ("sibling", "head-selection", ("gold", "token", "structural")),
     },
-    methods={"gold": "gold only", "token": "token-level KD", "structural": "structural KD",
-             "transfer": "structural KD + transfer text"},
+    methods={"gold": "gold only", "token": "token-level KD + transfer text",
+             "structural": "structural KD + transfer text"},
     teacher_hyper=TEACHER, student_hyper=STUDENT, model_options=model_options, read_test=read_test,
     predictor=ParsingTask, keep_target=keep_target, keep_text=f"within {LAS_KEPT:g} LAS of the teacher",
     gold_margin=0.5, data_lines=data_lines, settings_lines=settings_lines,

@@ -30,7 +30,7 @@ def setup_for(tmp_path: Path, seeds: int = 3) -> harness.Setup:
     return harness.Setup(DATA, tmp_path, seeds, harness.TRANSFER, 3, 10, None, "cpu")
 
 
-@pytest.mark.parametrize("spec, per_seed", [(ner.SPEC, 14), (parsing.SPEC, 9)])
+@pytest.mark.parametrize("spec, per_seed", [(ner.SPEC, 10), (parsing.SPEC, 8)])
 def test_plan_has_each_run_once_teachers_first(tmp_path, spec, per_seed):
     setup = setup_for(tmp_path)
     runs = harness.plan(setup, spec)
@@ -41,6 +41,7 @@ def test_plan_has_each_run_once_teachers_first(tmp_path, spec, per_seed):
         if run.teacher:  # a distilled student names its teacher's saved model
             assert run.teacher in names[: len(spec.teachers)]
             assert str(tmp_path / run.teacher / "best") in run.argv and run.argv[:2] == ("distill", spec.task)
+            assert run.argv[run.argv.index("--transfer") + 1] == str(DATA / "unlabeled-web")  # every KD row
         else:
             assert run.argv[:2] == ("train", spec.task)
     assert all(run.argv[run.argv.index("--device") + 1] == "cpu" for run in runs)
@@ -53,15 +54,33 @@ def test_gold_runs_are_shared_by_scenarios_with_the_same_student(tmp_path):
     assert one == other and one.name == "gold-crf-s0" and one.teacher is None
 
 
-def test_method_options_and_transfer_runs(tmp_path):
-    setup = setup_for(tmp_path)
-    topk = harness.student_run(setup, ner.SPEC, "1a", "topk", 1)
-    assert topk.name == "1a-topk-s1" and topk.argv[topk.argv.index("--topk") + 1] == str(ner.TOPK)
-    transfer = harness.student_run(setup, parsing.SPEC, "1b", "transfer", 2)
-    assert transfer.name == "1b-structural+transfer-s2"
-    assert transfer.argv[transfer.argv.index("--objective") + 1] == "structural"
-    assert str(DATA / "unlabeled-web") in transfer.argv
-    assert transfer.argv[transfer.argv.index("--student-structure") + 1] == "head-selection"
+def test_kd_runs_learn_from_the_transfer_text_and_share_one_labelling_per_row(tmp_path):
+    setup = harness.Setup(DATA, tmp_path, 3, harness.TRANSFER, 3, 10, None, "cpu", (0.1,))
+    runs = {run.name: run for run in harness.plan(setup, parsing.SPEC)}
+    first, later = runs["1b-structural+transfer-s0"], runs["1b-structural+transfer-s2"]
+    assert later.argv[later.argv.index("--objective") + 1] == "structural"
+    assert str(DATA / "unlabeled-web") in later.argv
+    assert later.argv[later.argv.index("--student-structure") + 1] == "head-selection"
+    cache = str(tmp_path / "cache" / "teacher-nonprojective-head-selection-structural")
+    fraction = runs["1b-structural+transfer-gold10-s1"]
+    assert {run.argv[run.argv.index("--teacher-cache") + 1] for run in (first, later, fraction)} == {cache}
+    assert first.after == () and later.after == fraction.after == (first.name,)  # seed 0 labels, the others wait
+    token = runs["1b-token+transfer-s0"]
+    assert token.argv[token.argv.index("--teacher-cache") + 1] != cache and runs["gold-head-selection-s1"].after == ()
+
+
+def test_triage_waits_for_the_run_that_writes_the_cache(tmp_path):
+    setup, spec = setup_for(tmp_path), ner.SPEC
+    crf = harness.teacher_run(setup, spec, "crf")
+    write_result(setup, crf, 78.0)
+    (setup.runs / crf.name / "best").mkdir()
+    first, second = (harness.student_run(setup, spec, "1a", "structural", seed) for seed in (0, 1))
+    names = {crf.name, first.name, second.name}
+    assert harness.triage(setup, [first, second], names, harness.finished(setup), set())[0] == [first]
+    assert "after 1a-structural+transfer-s0" in harness.status(setup, spec, second, harness.finished(setup))
+    assert harness.triage(setup, [second], names, harness.finished(setup), {first.name})[0] == [second]  # it failed
+    write_result(setup, first, 70.0)
+    assert harness.triage(setup, [second], names, harness.finished(setup), set())[0] == [second]
 
 
 @pytest.mark.parametrize("spec, scenario", [(ner.SPEC, "1a"), (parsing.SPEC, "1b")])
@@ -74,7 +93,7 @@ def test_labelled_fraction_runs_keep_a_fraction_of_gold_and_distil_the_rest(tmp_
             gold = runs[f"gold-{key}-{tag}-s{seed}"]
             assert gold.argv[gold.argv.index("--gold-fraction") + 1] == f"{fraction:g}" and "--transfer" not in gold.argv
             for method in ("token", "structural"):
-                run = runs[f"{scenario}-{method}-{tag}-s{seed}"]
+                run = runs[f"{scenario}-{method}+transfer-{tag}-s{seed}"]
                 assert run.argv[run.argv.index("--gold-fraction") + 1] == f"{fraction:g}"
                 assert run.argv[run.argv.index("--transfer") + 1] == str(DATA / "unlabeled-web")
                 assert run.argv[run.argv.index("--objective") + 1] == method and run.teacher
@@ -90,8 +109,8 @@ def test_labelled_fraction_runs_keep_a_fraction_of_gold_and_distil_the_rest(tmp_
 def test_selected_by_glob_or_substring(tmp_path):
     runs = harness.plan(setup_for(tmp_path), ner.SPEC)
     assert [r.name for r in harness.selected(runs, ["teacher-*"])] == ["teacher-crf", "teacher-maxent", "teacher-span"]
-    assert {r.name for r in harness.selected(runs, ["1a-structural-s"])} == {"1a-structural-s0", "1a-structural-s1",
-                                                                              "1a-structural-s2"}
+    assert {r.name for r in harness.selected(runs, ["1a-structural+transfer-s"])} == {
+        f"1a-structural+transfer-s{seed}" for seed in range(3)}
     assert harness.selected(runs, None) == runs
 
 
@@ -149,9 +168,10 @@ def test_parsing_targets_met_missed_and_partial(tmp_path):
     waiting = [r[2] for r in harness.target_checks(setup, spec, results, None) if r[0] == "2b"]
     assert all(w.startswith("not yet measured: waiting for the teacher") for w in waiting)
     # two seeds of three: checked, and the check says so
-    (setup.runs / "1b-token-s2" / harness.RESULT).unlink()
+    (setup.runs / "1b-token+transfer-s2" / harness.RESULT).unlink()
     partial = harness.target_checks(setup, spec, harness.finished(setup), None)
-    assert all("on the finished seeds only: token-level KD 2 of 3 done" in r[2] for r in partial if r[0] == "1b")
+    assert all("on the finished seeds only: token-level KD + transfer text 2 of 3 done" in r[2]
+               for r in partial if r[0] == "1b")
 
 
 def test_report_without_results_says_what_is_missing(tmp_path):
@@ -168,7 +188,7 @@ def test_report_without_results_says_what_is_missing(tmp_path):
     assert "- note: a test note" in report and "n/a (0 of 2 seeds done)" in report
     assert "## Labelled-fraction protocol" in report and "| 1b | 10% | not yet measured: structural KD 0 of 2 done" in report
     assert f"`unlabeled-web` ({len(read_text(DATA / 'atis.sample.txt')):,} sentences" in report
-    assert "Not yet measured: it needs 1a-structural-s0, 1b-structural-s0, teacher-local" in report and "## SuPar biaffine parser" in report
+    assert "Not yet measured: it needs 1a-structural+transfer-s0, 1b-structural+transfer-s0, teacher-local" in report and "## SuPar biaffine parser" in report
 
 
 def sample_corpus(root: Path) -> Path:
@@ -202,6 +222,11 @@ def test_parallel_workers_finish_runs_and_a_rerun_skips_them(tmp_path, capsys):
     assert "| 1a | MiniLM + CRF -> BiLSTM + CRF | gold only |" in report.read_text()
     ner.main(argv[:-5] + ["--no-speed"])  # in this process now: both runs are done
     assert capsys.readouterr().out.count("done, skipped") == 2
+    kept = tmp_path / "ner-runs"  # beside the report: results that survive the runs folder
+    assert json.loads((kept / "gold-crf-s0.json").read_text()) == json.loads((runs / "gold-crf-s0" / harness.RESULT).read_text())
+    shutil.rmtree(runs)  # another machine, a later session: the kept results are enough
+    ner.main(argv[:-5] + ["--no-speed"])
+    assert capsys.readouterr().out.count("done, skipped") == 2 and not (runs / "gold-crf-s0").exists()
 
 
 def test_a_student_whose_teacher_model_is_gone_is_blocked_not_crashed(tmp_path, capsys):
@@ -212,7 +237,7 @@ def test_a_student_whose_teacher_model_is_gone_is_blocked_not_crashed(tmp_path, 
     state = harness.status(setup, spec, student, harness.finished(setup))
     assert state.startswith("blocked: its teacher's model") and str(tmp_path / "teacher-sibling") in state
     harness.train_all(setup, spec, [student], harness.parse_args(spec, "", tmp_path / "r.md", ["--quiet"]))
-    assert "2b-structural-s0: skipped, its teacher's model" in capsys.readouterr().out
+    assert "2b-structural+transfer-s0: skipped, its teacher's model" in capsys.readouterr().out
     assert not (setup.runs / student.name).exists()
     (setup.runs / "teacher-sibling" / "best").mkdir()
     assert harness.status(setup, spec, student, harness.finished(setup)) == "to do"
@@ -268,8 +293,8 @@ def test_a_lost_teacher_is_retrained_and_the_report_says_which_version_taught_ea
     versions = harness.teacher_versions(setup, spec, results)[teacher.name]
     assert [v["finished"] for v in versions] == ["2026-01-01T10:00:00", "2026-02-01T10:00:00"]
     taught = harness.taught(setup, spec, results)
-    assert taught["1b-structural-s0"]["finished"] == "2026-01-01T10:00:00"
-    assert taught["1b-structural-s2"]["test"]["las"] == 86.0
+    assert taught["1b-structural+transfer-s0"]["finished"] == "2026-01-01T10:00:00"
+    assert taught["1b-structural+transfer-s2"]["test"]["las"] == 86.0
 
     teachers = "\n".join(harness.teacher_section(setup, spec, results))
     assert "| MiniLM first-order (tree CRF) (replaced, trained on CPU X, 2026-01-01T10:00:00) | 88.00 |" in teachers
@@ -278,8 +303,8 @@ def test_a_lost_teacher_is_retrained_and_the_report_says_which_version_taught_ea
     assert "2026-01-01T10:00:00) | 88.00 | 88.00 | 91.00 | 10.00 | 5.00 | 1,000 | 1 | 1 | 4 |" in teachers
     assert "2026-02-01T10:00:00) | 86.00 | 86.00 | 89.00 | 10.00 | 5.00 | 1,000 | 1 | 1 | 3 |" in teachers
     students = "\n".join(harness.student_section(setup, spec, results))
-    assert "| 1b | MiniLM first-order (tree CRF) -> BiLSTM head selection | structural KD § |" in students
-    assert "1b-structural-s1: replaced; 1b-structural-s2: current." in students
+    assert "| 1b | MiniLM first-order (tree CRF) -> BiLSTM head selection | structural KD + transfer text § |" in students
+    assert "1b-structural+transfer-s1: replaced; 1b-structural+transfer-s2: current." in students
     assert "| teacher-nonprojective (replaced version) | 100 | 10.0 | 10.0 |" in "\n".join(
         harness.speed_section(setup, spec, results, speed))
     keep = harness.target_checks(setup, spec, results, speed)[0][2]
@@ -289,6 +314,23 @@ def test_a_lost_teacher_is_retrained_and_the_report_says_which_version_taught_ea
     with pytest.raises(SystemExit, match="neither"):  # a record naming a version nobody kept
         shutil.rmtree(replaced)
         harness.taught(setup, spec, harness.finished(setup))
+
+
+def test_a_teacher_kept_without_its_run_folder_is_replaced_and_still_reported(tmp_path):
+    setup = harness.Setup(DATA, tmp_path / "runs", 1, harness.TRANSFER, 3, 10, None, "cpu", (), tmp_path / "kept")
+    teacher = harness.teacher_run(setup, parsing.SPEC, "local")
+    write_result(setup, teacher, 88.0, finished="2026-01-01T10:00:00")
+    setup.kept.mkdir()
+    (setup.runs / teacher.name / harness.RESULT).rename(setup.kept / f"{teacher.name}.json")
+    shutil.rmtree(setup.runs / teacher.name)  # only the kept result came back
+    assert harness.finished(setup)[teacher.name]["dev"]["las"] == 88.0
+    assert harness.status(setup, parsing.SPEC, harness.student_run(setup, parsing.SPEC, "2b", "gold", 0),
+                          harness.finished(setup)) == "to do"
+    harness.replace_lost_teachers(setup, parsing.SPEC, harness.plan(setup, parsing.SPEC))
+    assert teacher.name not in harness.finished(setup)
+    assert (setup.kept / harness.REPLACED / f"{teacher.name}-2026-01-01T10-00-00.json").exists()
+    versions = harness.teacher_versions(setup, parsing.SPEC, harness.finished(setup))[teacher.name]
+    assert [v["finished"] for v in versions] == ["2026-01-01T10:00:00"]  # once, though kept in both places
 
 
 @pytest.fixture(scope="module")
@@ -320,7 +362,7 @@ def test_speed_step_times_every_speed_model_and_the_report_shows_it(tmp_path, ti
     assert all(row["speed_32"] > 0 and row["speed_1"] > 0 for row in speed["models"].values())
     assert harness.update_speed(setup, spec, 1, False, 6)["date"] == speed["date"]  # stored: not timed again
     section = "\n".join(harness.speed_section(setup, spec, harness.finished(setup), speed))
-    assert "| BiLSTM + CRF | 1a-structural-s0 |" in section
+    assert "| BiLSTM + CRF | 1a-structural+transfer-s0 |" in section
     assert "| 1a | MiniLM + CRF -> BiLSTM + CRF | 1.0x |" in section
 
 
@@ -359,7 +401,7 @@ def test_student_size_benchmark_trains_times_and_reports_smaller_students(tmp_pa
         result = json.loads((runs / f"size-{size}-s0" / harness.RESULT).read_text())
         assert result["teacher"]["name"] == "teacher-crf" and "--student-layers" in result["argv"]
         assert f"| size-{size}-s* |" in text
-    assert (runs / "size-teacher-targets").is_dir()  # one cache for every size and seed
+    assert (runs / "cache" / "teacher-crf-crf-structural").is_dir()  # the benchmark's cache: every size and seed
     assert "| MiniLM + CRF teacher | teacher-crf |  | 70.00 | 70.00 | 1 |" in text and "## Size and speed" in text
     assert text.count("| 1.00x | 1.00x | 1.00x |") == 1
 

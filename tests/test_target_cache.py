@@ -81,7 +81,7 @@ def test_sentences_past_one_shard_stream_through_shards_and_resume_at_the_first_
     monkeypatch.setattr(cache, "teacher_targets", killed_after_one_shard)
     with pytest.raises(KeyboardInterrupt):
         cached_teacher_targets(tmp_path, teacher, student, words, show_progress=False, shard_size=2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["shard-00000.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != cache.LABELLING_LOCK) == ["shard-00000.safetensors"]
     counted = []
     monkeypatch.setattr(cache, "teacher_targets", lambda *a, **kw: counted.append(len(a[2])) or real(*a, **kw))
     targets, reused = cached_teacher_targets(tmp_path, teacher, student, words, show_progress=False, shard_size=2)
@@ -97,3 +97,35 @@ def test_the_divergences_of_a_tagger_share_structural_kds_targets(tmp_path):
     for method in ("kl", "rkl", "js", "tvd"):
         assert cached_teacher_targets(path, teacher, student, WORDS, method, show_progress=False)[1]
     assert not cached_teacher_targets(path, teacher, student, WORDS, "token", show_progress=False)[1]
+
+
+def test_a_run_sharing_the_cache_waits_for_the_one_labelling_it_then_reads_its_shards(tmp_path, monkeypatch):
+    """Two runs over one cache folder at once (the seeds of a benchmark row): the teacher labels each shard once."""
+    import threading
+    import time
+
+    import structkd.training.target_cache as cache
+    teacher, student = tagger("crf", 0), tagger("crf", 1)
+    real, calls, labelling = cache.teacher_targets, [], threading.Event()
+
+    def slow(*args, **kwargs):
+        calls.append(threading.current_thread().name)
+        labelling.set()
+        time.sleep(0.2)  # the other run starts meanwhile
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "teacher_targets", slow)
+    outcome = {}
+
+    def run():
+        outcome[threading.current_thread().name] = cached_teacher_targets(tmp_path, teacher, student, WORDS,
+                                                                          show_progress=False, shard_size=2)
+    first = threading.Thread(target=run, name="first")
+    first.start()
+    assert labelling.wait(10)
+    second = threading.Thread(target=run, name="second")
+    second.start()
+    first.join()
+    second.join()
+    assert calls == ["first", "first"] and not outcome["first"][1] and outcome["second"][1]
+    assert all(map(same, outcome["second"][0], outcome["first"][0]))

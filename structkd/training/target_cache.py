@@ -10,10 +10,14 @@ KD's targets, or for a tree student their own), K and the global temperature.  T
 sentences one shard at a time, each shard written (atomically) as soon as it is done, so memory holds one shard
 and a killed labelling run resumes at the first missing shard.  :class:`CachedTargets` reads the targets back
 through memory maps, one sentence at a time.  A shard with another fingerprint is recomputed and replaced, never
-used.
+used.  Runs that share a cache folder label it one at a time (an exclusive lock on ``.labelling.lock`` there,
+which the system frees when its process ends, however it ends): a run that waited finds the shards written and
+reads them.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -34,6 +38,8 @@ from .distributed import SINGLE, Distributed
 TARGETS = "teacher_targets"
 #: sentences per shard
 SHARD_SIZE = 4096
+#: the lock file of a cache folder that a labelling run holds
+LABELLING_LOCK = ".labelling.lock"
 
 
 def fingerprint(teacher: torch.nn.Module, student: torch.nn.Module, words: Sequence[Sequence[str]], method: str,
@@ -110,15 +116,17 @@ def cached_teacher_targets(folder: str | Path, teacher, student, words: Sequence
         raise NotADirectoryError(f"{folder}: the teacher-target cache is a folder of shards, and this is a file")
     key = fingerprint(teacher, student, words, method, k, global_temperature)
     shards = range((len(words) + shard_size - 1) // shard_size)
-    missing = [n for n in shards if _stored_fingerprint(shard_path(folder, n)) != key]
-    distributed.barrier()  # every process has seen which shards were missing before any is written
     folder.mkdir(parents=True, exist_ok=True)
-    mine = distributed.shard(missing)
-    for n in tqdm(mine, desc="teacher targets", unit="shard", disable=not show_progress or len(mine) < 2):
-        start = n * shard_size
-        targets = teacher_targets(teacher, student, words[start : start + shard_size], method, k,
-                                  global_temperature=global_temperature, show_progress=show_progress)
-        _write_shard(shard_path(folder, n), targets, start, key)
+    # the processes of one torchrun launch label the cache together; separate runs, one at a time
+    with labelling_lock(folder) if distributed.world == 1 else contextlib.nullcontext():
+        missing = [n for n in shards if _stored_fingerprint(shard_path(folder, n)) != key]
+        distributed.barrier()  # every process has seen which shards were missing before any is written
+        mine = distributed.shard(missing)
+        for n in tqdm(mine, desc="teacher targets", unit="shard", disable=not show_progress or len(mine) < 2):
+            start = n * shard_size
+            targets = teacher_targets(teacher, student, words[start : start + shard_size], method, k,
+                                      global_temperature=global_temperature, show_progress=show_progress)
+            _write_shard(shard_path(folder, n), targets, start, key)
     distributed.barrier()  # every shard is written
     if distributed.is_main:
         for stale in set(folder.glob("shard-*.safetensors")) - {shard_path(folder, n) for n in shards}:
@@ -126,6 +134,18 @@ def cached_teacher_targets(folder: str | Path, teacher, student, words: Sequence
     distributed.barrier()
     parts = int(_stored_metadata(shard_path(folder, 0)).get("parts", 0)) if words else 0
     return CachedTargets(folder, len(words), shard_size, parts), not missing
+
+
+@contextlib.contextmanager
+def labelling_lock(folder: Path):
+    """Hold the cache ``folder``'s labelling lock (exclusive), waiting for another run that holds it."""
+    with open(folder / LABELLING_LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another run that labels {folder}", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
 
 
 def _write_shard(path: Path, targets: list, start: int, key: str) -> None:
