@@ -138,11 +138,20 @@ def write_result(setup: harness.Setup, run: harness.Run, score: float, finished:
         f"t-{run.name}", **teacher)))
 
 
-def speed_record(setup: harness.Setup, spec: harness.Spec, teacher: float, student: float) -> dict:
-    models = harness.speed_models(setup, spec)
-    return {"models": {name: {"parameters": 100 if name.startswith("teacher") else 10,
-                              "speed_32": teacher if name.startswith("teacher") else student,
-                              "speed_1": teacher if name.startswith("teacher") else student} for name in models}}
+def timed_roles(setup: harness.Setup, spec: harness.Spec) -> dict[str, str]:
+    """Every teacher and the first stand-in of every student architecture, as a speed group's roles."""
+    return {harness.teacher_run(setup, spec, key).name: f"teacher:{key}" for key in spec.teachers} | {
+        harness.speed_students(setup, spec, key)[0].name: f"student:{key}" for key in spec.students}
+
+
+def speed_record(setup: harness.Setup, spec: harness.Spec, teacher: float, student: float) -> list[dict]:
+    """One speed group timing every model: teachers at ``teacher`` sentences/s, students at ``student``."""
+    roles = timed_roles(setup, spec)
+    return [{"roles": roles, "date": "today", "machine": "CPU X", "code": "git x", "sentences": 40, "other_load": 0.0,
+             "models_finished": {name: f"t-{name}" for name in roles},
+             "models": {name: {"parameters": 100 if name.startswith("teacher") else 10,
+                               "speed_32": teacher if name.startswith("teacher") else student,
+                               "speed_1": teacher if name.startswith("teacher") else student} for name in roles}}]
 
 
 def test_parsing_targets_met_missed_and_partial(tmp_path):
@@ -165,11 +174,11 @@ def test_parsing_targets_met_missed_and_partial(tmp_path):
     slow = harness.target_checks(setup, spec, results, speed_record(setup, spec, 10, 50))
     assert next(r[2] for r in slow if r[0] == "1b" and r[1] == spec.targets[0]).startswith("**missed**")
     # 2b has neither its teacher nor students: not measured, and saying what it waits for
-    waiting = [r[2] for r in harness.target_checks(setup, spec, results, None) if r[0] == "2b"]
+    waiting = [r[2] for r in harness.target_checks(setup, spec, results, []) if r[0] == "2b"]
     assert all(w.startswith("not yet measured: waiting for the teacher") for w in waiting)
     # two seeds of three: checked, and the check says so
     (setup.runs / "1b-token+transfer-s2" / harness.RESULT).unlink()
-    partial = harness.target_checks(setup, spec, harness.finished(setup), None)
+    partial = harness.target_checks(setup, spec, harness.finished(setup), [])
     assert all("on the finished seeds only: token-level KD + transfer text 2 of 3 done" in r[2]
                for r in partial if r[0] == "1b")
 
@@ -183,12 +192,12 @@ def test_report_without_results_says_what_is_missing(tmp_path):
     (tmp_path / "data" / "unlabeled-web" / "atis.txt").symlink_to(DATA / "atis.sample.txt")
     setup = harness.Setup(tmp_path / "data", tmp_path / "runs", 2, harness.TRANSFER, 3, 10, None, "cpu", (0.1,))
     args = harness.parse_args(parsing.SPEC, "", tmp_path / "report.md", ["--note", "a test note"])
-    harness.write_report(setup, parsing.SPEC, {}, None, args)
+    harness.write_report(setup, parsing.SPEC, {}, [], args)
     report = (tmp_path / "report.md").read_text()
     assert "- note: a test note" in report and "n/a (0 of 2 seeds done)" in report
     assert "## Labelled-fraction protocol" in report and "| 1b | 10% | not yet measured: structural KD 0 of 2 done" in report
     assert f"`unlabeled-web` ({len(read_text(DATA / 'atis.sample.txt')):,} sentences" in report
-    assert "Not yet measured: it needs 1a-structural+transfer-s0, 1b-structural+transfer-s0, teacher-local" in report and "## SuPar biaffine parser" in report
+    assert "Not yet measured: no session has had a teacher and a KD student" in report and "## SuPar biaffine parser" in report
 
 
 def sample_corpus(root: Path) -> Path:
@@ -269,10 +278,8 @@ def test_a_lost_teacher_is_retrained_and_the_report_says_which_version_taught_ea
         for seed, (run, value) in enumerate(zip(harness.row_runs(setup, spec, "1b", method), values)):
             if seed < 2 or method == "gold":
                 write_result(setup, run, value, taught_by="2026-01-01T10:00:00" if run.teacher else None)
-    timed = {name: "2026-01-01T10:00:00" if name == teacher.name else f"t-{name}"
-             for name in harness.speed_models(setup, spec)}
-    speed = speed_record(setup, spec, 10, 120) | {"models_finished": timed, "machine": "CPU X", "sentences": 40,
-                                                  "other_load": 0.0}
+    speed = speed_record(setup, spec, 10, 120)
+    speed[0]["models_finished"][teacher.name] = "2026-01-01T10:00:00"
     harness.replace_lost_teachers(setup, spec, harness.plan(setup, spec))
     replaced = setup.runs / harness.REPLACED / f"{teacher.name}-2026-01-01T10-00-00"
     assert "training again" in capsys.readouterr().out and (replaced / harness.RESULT).exists()
@@ -285,10 +292,10 @@ def test_a_lost_teacher_is_retrained_and_the_report_says_which_version_taught_ea
     for method, value in (("token", 80.9), ("structural", 86.5)):
         write_result(setup, harness.row_runs(setup, spec, "1b", method)[2], value, taught_by="2026-02-01T10:00:00")
     planned = {run.name: run for run in harness.plan(setup, spec)}
-    for name in set(harness.speed_models(setup, spec)) - set(harness.finished(setup)):  # the other timed models
+    for name in set(timed_roles(setup, spec)) - set(harness.finished(setup)):  # the other timed models
         write_result(setup, planned[name], 85.0)
     results = harness.finished(setup)
-    (setup.runs / harness.SPEED).write_text(json.dumps(speed))
+    (setup.runs / harness.SPEED).write_text(json.dumps({"groups": speed}))
     assert harness.load_speed(setup, spec, results) == speed  # measured on the old version: same architecture
     versions = harness.teacher_versions(setup, spec, results)[teacher.name]
     assert [v["finished"] for v in versions] == ["2026-01-01T10:00:00", "2026-02-01T10:00:00"]
@@ -344,26 +351,40 @@ def tiny_tagger(tmp_path_factory) -> Path:
     return run / "best"
 
 
-def test_speed_step_times_every_speed_model_and_the_report_shows_it(tmp_path, tiny_tagger):
-    """The speed step end to end: one small trained tagger stands in for each timed model (the step times
-    whatever each run's ``best/`` holds), its record is stored, reloaded and reported."""
+def test_speed_groups_pair_what_each_session_had_and_ratios_come_from_the_group_that_pairs_them(tmp_path,
+                                                                                                  tiny_tagger):
+    """The speed step end to end over two sessions: one small trained tagger stands in for each timed model (the
+    step times whatever each run's ``best/`` holds).  The first session has the CRF teacher and a token-KD CRF
+    student (standing in for its architecture); the second, whose machine lost those models, the MaxEnt teacher
+    and a structural-KD CRF student."""
     data = sample_corpus(tmp_path / "data")
-    setup = harness.Setup(data, tmp_path / "runs", 1, harness.TRANSFER, 1, 1, 20, "cpu")
+    setup = harness.Setup(data, tmp_path / "runs", 2, harness.TRANSFER, 1, 1, 20, "cpu", (), tmp_path / "kept")
     spec = ner.SPEC
     planned = {run.name: run for run in harness.plan(setup, spec)}
-    for name in harness.speed_models(setup, spec):
-        write_result(setup, planned[name], 50.0)
-        (setup.runs / name / "best").symlink_to(tiny_tagger)
-    speed = harness.update_speed(setup, spec, threads=1, remeasure=False, sentences=6)
-    assert speed == json.loads((setup.runs / harness.SPEED).read_text()) == harness.load_speed(setup, spec)
-    assert speed["sentences"] == 6 and set(speed["models"]) == set(harness.speed_models(setup, spec))
-    sizes = {row["parameters"] for row in speed["models"].values()}
-    assert len(sizes) == 1 and sizes.pop() > 0
-    assert all(row["speed_32"] > 0 and row["speed_1"] > 0 for row in speed["models"].values())
-    assert harness.update_speed(setup, spec, 1, False, 6)["date"] == speed["date"]  # stored: not timed again
-    section = "\n".join(harness.speed_section(setup, spec, harness.finished(setup), speed))
-    assert "| BiLSTM + CRF | 1a-structural+transfer-s0 |" in section
-    assert "| 1a | MiniLM + CRF -> BiLSTM + CRF | 1.0x |" in section
+
+    def session(names):
+        for name in names:
+            if name not in harness.finished(setup):
+                write_result(setup, planned[name], 50.0)
+            (setup.runs / name / "best").symlink_to(tiny_tagger)
+        return harness.update_speed(setup, spec, threads=1, remeasure=False, sentences=6)
+
+    assert session(["gold-crf-s0"]) == []  # no teacher: nothing to pair, nothing timed
+    first = session(["teacher-crf", "1a-token+transfer-s1"])
+    assert len(first) == 1 and first[0]["roles"] == {"teacher-crf": "teacher:crf", "1a-token+transfer-s1": "student:crf"}
+    assert first[0]["sentences"] == 6 and all(row["speed_32"] > 0 and row["speed_1"] > 0
+                                               for row in first[0]["models"].values())
+    assert harness.update_speed(setup, spec, 1, False, 6) == first  # nothing new to pair: not timed again
+    for name in ("teacher-crf", "1a-token+transfer-s1", "gold-crf-s0"):  # the next session's machine
+        (setup.runs / name / "best").unlink()
+    groups = session(["teacher-maxent", "1a-structural+transfer-s0"])
+    assert groups == json.loads((setup.kept / harness.SPEED).read_text())["groups"] == harness.load_speed(setup, spec)
+    assert [harness.scenario_pairs(spec, group["roles"]) for group in groups] == [{"1a"}, {"3"}]
+    section = "\n".join(harness.speed_section(setup, spec, harness.finished(setup), groups))
+    assert "| BiLSTM + CRF | 1a-token+transfer-s1 |" in section and "| BiLSTM + CRF | 1a-structural+transfer-s0 |" in section
+    assert f"| 1a | MiniLM + CRF -> BiLSTM + CRF | 1.0x |" in section and f"{groups[0]['date']} |" in section
+    assert "| 2a | MiniLM + CRF -> BiLSTM + MaxEnt | not yet measured |" in section
+    assert harness._ratios(spec, groups, "3")["date"] == groups[1]["date"]
 
 
 def test_model_speed_times_folders_in_one_process_with_ratios_to_the_first(tmp_path, tiny_tagger, capsys):
