@@ -382,7 +382,7 @@ def test_speed_groups_pair_what_each_session_had_and_ratios_come_from_the_group_
     assert [harness.scenario_pairs(spec, group["roles"]) for group in groups] == [{"1a"}, {"3"}]
     section = "\n".join(harness.speed_section(setup, spec, harness.finished(setup), groups))
     assert "| BiLSTM + CRF | 1a-token+transfer-s1 |" in section and "| BiLSTM + CRF | 1a-structural+transfer-s0 |" in section
-    assert f"| 1a | MiniLM + CRF -> BiLSTM + CRF | 1.0x |" in section and f"{groups[0]['date']} |" in section
+    assert "| 1a | MiniLM + CRF -> BiLSTM + CRF | 1.0x |" in section and f"{groups[0]['date']} |" in section
     assert "| 2a | MiniLM + CRF -> BiLSTM + MaxEnt | not yet measured |" in section
     assert harness._ratios(spec, groups, "3")["date"] == groups[1]["date"]
 
