@@ -37,12 +37,13 @@ def gold(vectors: str = "glove", schedule: str = "linear", dropout: str = "0.1",
     """Gold training of the student with the recipe's word inputs (``STUDENT_INPUTS``), but for ``vectors``,
     ``dropout`` and the learning-rate ``schedule``."""
     inputs = {**STUDENT_INPUTS, "word-vectors": vectors, "word-dropout": dropout}
-    return ["train", "ner", "--encoder", "bilstm", *prefixed(inputs, ""), "--lr-schedule", schedule, *extra]
+    return ["train", "ner", "--encoder", "bilstm", *prefixed(inputs, ""), "--lr-schedule", schedule, *BUDGET, *extra]
 
 
 def distill(teacher: str, objective: str, *extra: str) -> list[str]:
+    """Distillation with the recipe; ``extra`` comes last, so its options override the budget and lam 0.5."""
     return ["distill", "ner", "--teacher", teacher, *prefixed(STUDENT_INPUTS, "student-"), "--lr-schedule", "linear",
-            "--objective", objective, "--lam", "0.5", *extra]
+            "--objective", objective, "--lam", "0.5", *BUDGET, *extra]
 
 
 def rows(teacher: str, data: Path, runs: Path) -> list[tuple[str, str, list[str]]]:
@@ -65,6 +66,15 @@ def rows(teacher: str, data: Path, runs: Path) -> list[tuple[str, str, list[str]
         ("gold-glove-gold10", "gold only on 10% of train", gold("glove", "linear", "0.1", "--gold-fraction", "0.1")),
         ("1a-structural-gold10", "structural KD, gold on 10% of train, the rest + unlabeled-web teacher-labelled",
          distill(teacher, "structural", "--gold-fraction", "0.1", *web)),
+        # the KD settings, on the web-text run (they read its targets: local temperature leaves them as they are)
+        ("1a-structural+web-lam0.8", "structural KD + unlabeled-web, lam 0.8", distill(teacher, "structural", *web,
+                                                                                         "--lam", "0.8")),
+        ("1a-structural+web-anneal", "structural KD + unlabeled-web, lam annealed from 1 to 0 (--anneal 1)",
+         distill(teacher, "structural", *web, "--anneal", "1")),
+        ("1a-structural+web-T2", "structural KD + unlabeled-web, temperature 2 (local)",
+         distill(teacher, "structural", *web, "--temperature", "2")),
+        ("1a-structural+web-10ep", "structural KD + unlabeled-web, 10 epochs (is 6 enough?)",
+         distill(teacher, "structural", *web, "--epochs", "10")),
     ]
 
 
@@ -83,7 +93,7 @@ def report(runs: Path, table_rows: list[tuple[str, str, list[str]]], command: st
         "# structkd: the BiLSTM student recipe, a dev sweep (UNER English-EWT, scenario 1a)", "",
         f"- report written {datetime.datetime.now().isoformat(timespec='seconds')} by `{command}` ({code_version()})",
         f"- runs trained on: {machine(threads=1)} per run, two runs side by side",
-        "- every row: seed 0 unless it names another, at most 6 epochs, AdamW 2e-3, batch 32, best dev F1 epoch kept; the recipe was chosen "
+        "- every row: seed 0 unless it names another, at most 6 epochs unless it names another number, AdamW 2e-3, batch 32, best dev F1 epoch kept; the recipe was chosen "
         "on dev F1, test F1 is read once per row after training; the exact arguments are in "
         "`benchmarks/recipe_sweep.py`",
         "- teacher: MiniLM + CRF (`teacher-crf` of `benchmarks/ner.py`)", "",
@@ -106,8 +116,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     table_rows = rows(args.teacher, args.data, args.runs)
     if not args.report_only:
-        common = ["--train", str(args.data / TRAIN), "--dev", str(args.data / DEV), *BUDGET, "--threads", args.threads,
-                  "--quiet"]
+        common = ["--train", str(args.data / TRAIN), "--dev", str(args.data / DEV), "--threads", args.threads, "--quiet"]
         for name, _, row in (r for r in table_rows if not args.only or r[0] in args.only):
             run_once(args.runs / name, row + common)
             test = args.runs / name / "test.json"
