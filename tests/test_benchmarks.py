@@ -448,14 +448,17 @@ def test_recipe_sweep_rows_and_report(tmp_path):
 def test_wid_benchmark_rows_and_a_report_from_kept_results(tmp_path):
     import wid
 
-    setup = harness.Setup(tmp_path / "data", tmp_path / "runs", 2, (), 3, 3, None, "cpu", ())
+    setup = harness.Setup(tmp_path / "data", tmp_path / "runs", 2, harness.TRANSFER, 3, 3, None, "cpu", ())
     runs = wid.plan(setup, "ner")
     assert len(runs) == 2 * len(wid.SHAPES) * len(wid.ROWS) and len({r.name for r in runs}) == len(runs)
     first = runs[0]
-    assert first.name == "wid-3x192-wid-structural-s0" and first.teacher == "teacher-crf"
+    assert first.name == "wid-3x192-head-wid-structural+transfer-s0" and first.teacher == "teacher-crf"
     argv = list(first.argv)
     assert argv[argv.index("--student-encoder") + 1] == "wid" and argv[argv.index("--student-hidden") + 1] == "192"
-    assert argv[argv.index("--teacher-cache") + 1].endswith("wid-targets-structural")
+    assert argv[argv.index("--transfer") + 1] == str(tmp_path / "data" / "unlabeled-web")
+    # the task benchmark's cache of the same teacher, student factorization and objective
+    benchmark = harness.student_run(setup, ner.SPEC, "1a", "structural", 0)
+    assert argv[argv.index("--teacher-cache") + 1] == benchmark.argv[benchmark.argv.index("--teacher-cache") + 1]
     gold = next(r for r in runs if r.name == "wid-2x256-wid-gold-s1")
     assert "--lam" not in gold.argv and gold.argv[gold.argv.index("--wid-strategy") + 1] == "head"
     assert wid.shape_name((3, 192, "head")) == "3x192-head" and wid.shape_name((2, 256, "head")) == "2x256"
@@ -472,19 +475,21 @@ def test_wid_benchmark_rows_and_a_report_from_kept_results(tmp_path):
 
     result("teacher-crf", 80.0)
     for seed, (w, s) in enumerate([(79.0, 75.0), (79.4, 75.2)]):
-        result(f"wid-3x192-wid-structural-s{seed}", w)
-        result(f"wid-3x192-sliced-structural-s{seed}", s)
+        result(f"wid-3x192-head-wid-structural+transfer-s{seed}", w)
+        result(f"wid-3x192-head-sliced-structural+transfer-s{seed}", s)
+    result("wid-3x192-wid-structural-s0", 66.3)  # a row of an earlier plan
     speed = {"models": {"teacher": {"parameters": 9, "speed_32": 10.0, "speed_1": 2.0, "description": "teacher"},
-                        "3x192": {"parameters": 3, "speed_32": 60.0, "speed_1": 8.0, "description": "3 x 192"}},
+                        "3x192-head": {"parameters": 3, "speed_32": 60.0, "speed_1": 8.0, "description": "3 x 192"}},
              "date": "today", "machine": "test CPU", "code": "git x", "sentences": 400, "other_load": 0.0}
     wid.speed_path(kept, "ner").write_text(json.dumps(speed))
     args = wid.parse_args(["--kept", str(kept), "--results", str(tmp_path / "wid.md"), "--seeds", "2",
                            "--discussion", str(tmp_path / "none.md")])
     wid.write_report(args)
     report = (tmp_path / "wid.md").read_text()
-    assert "| 3x192 | WID | structural KD | 78.20 ± 0.28 | 79.20 ± 0.28 | 99.0% | 1,000 |" in report
-    assert "| 3x192 | WID | gold only | not run | not run |" in report
-    assert "3x192: met on accuracy and speed: WID + structural KD at 79.20 (keeps the accuracy target), 6.0x" in report
+    assert "| 3x192-head | WID | structural KD | 78.20 ± 0.28 | 79.20 ± 0.28 | 99.0% | 1,000 |" in report
+    assert "| 3x192-head | WID | gold only | not run | not run |" in report
+    assert "| wid-3x192-wid-structural-s0 | 65.30 | 66.30 | 1,000 |" in report  # never dropped silently
+    assert "3x192-head: met on accuracy and speed: WID + structural KD at 79.20 (keeps the accuracy target), 6.0x" in report
     assert "beats the sliced baseline (+4.10, seed deviation 0.28)" in report
     assert "2x256: not measured (no WID row has run); speed not measured" in report
     assert "The teacher is not trained yet" in report  # parsing
