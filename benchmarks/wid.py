@@ -255,7 +255,7 @@ def task_section(kept: Path, task: str, seeds: int) -> list[str]:
     if earlier:
         lines += ["", "Rows of an earlier plan, kept for the record (KD on the training sentences only, no transfer "
                   "text; 3x192 with 12 heads of 16, 4.3x the teacher's batch-32 speed); their arguments are in "
-                  f"their kept results:", "", *table(["run", f"dev {label}", f"test {label}", "parameters"], earlier)]
+                  "their kept results:", "", *table(["run", f"dev {label}", f"test {label}", "parameters"], earlier)]
     lines += ["", "Targets (WID, its best objective by dev: keeps >= 97% of the teacher's test F1 (NER) or is within "
               "1.5 LAS (parsing), at >= 5x the teacher's CPU speed at batch 32, and beats the layer-sliced baseline by "
               "more than the seed deviation):", ""]
