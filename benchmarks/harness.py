@@ -782,33 +782,39 @@ def _verdict(ok: bool, detail: str) -> str:
     return ("met: " if ok else "**missed**: ") + detail
 
 
+#: the rows each target compares: keeping the teacher's score, beating gold only, beating token-level KD
+TARGET_ROWS = (("structural",), ("structural", "gold"), ("structural", "token"))
+
+
 def target_checks(setup: Setup, spec: Spec, results: dict, groups: list[dict]) -> list[list[str]]:
     """Per scenario, the targets of the structural-KD student on the test metric: met, missed or not yet
-    measured (which needs the teacher and at least 2 seeds of each compared row; checks on fewer seeds than
+    measured (a target needs the teacher and at least 2 seeds of each row it compares; checks on fewer seeds than
     planned say so)."""
     rows, taught_by = [], taught(setup, spec, results)
     for scenario, (teacher_key, key, _) in spec.scenarios.items():
         teacher = results.get(teacher_run(setup, spec, teacher_key).name)
         scores = {m: Scores.of(row_runs(setup, spec, scenario, m), results, spec.metric)
                   for m in ("gold", "token", "structural")}
-        waiting = ["the teacher"] * (teacher is None) + [f"{spec.methods[m]} ({s.seeds()})" for m, s in scores.items()
-                                                         if len(s.test) < min(2, s.planned)]
-        if waiting:
-            rows += [[scenario, target, f"not yet measured: waiting for {', '.join(waiting)}"]
-                     for target in spec.targets]
-            continue
-        ratios = _ratios(spec, groups, scenario)
-        teacher_score = statistics.mean(taught_by[run.name]["test"][spec.metric]
-                                        for run in row_runs(setup, spec, scenario, "structural") if run.name in results)
-        checks = [_keep_check(spec, teacher_score, scores["structural"], ratios),
-                  _gold_check(spec, scores["structural"], scores["gold"]),
-                  _token_check(spec, scores["structural"], scores["token"], key)]
-        if scores["structural"].nonfinite:
-            checks = [check + " (‡: the structural-KD runs had a non-finite training loss)" for check in checks]
-        partial = [f"{spec.methods[m]} {s.seeds()}" for m, s in scores.items() if not s.complete]
-        if partial:
-            checks = [check + f" (on the finished seeds only: {', '.join(partial)})" for check in checks]
-        rows += [[scenario, target, check] for target, check in zip(spec.targets, checks)]
+        for target, compared in zip(spec.targets, TARGET_ROWS):
+            waiting = ["the teacher"] * (teacher is None) + [
+                f"{spec.methods[m]} ({scores[m].seeds()})" for m in compared if len(scores[m].test) < min(2, scores[m].planned)]
+            if waiting:
+                rows.append([scenario, target, f"not yet measured: waiting for {', '.join(waiting)}"])
+                continue
+            if compared == ("structural",):
+                teacher_score = statistics.mean(taught_by[run.name]["test"][spec.metric] for run in
+                                                row_runs(setup, spec, scenario, "structural") if run.name in results)
+                check = _keep_check(spec, teacher_score, scores["structural"], _ratios(spec, groups, scenario))
+            elif compared[1] == "gold":
+                check = _gold_check(spec, scores["structural"], scores["gold"])
+            else:
+                check = _token_check(spec, scores["structural"], scores["token"], key)
+            if scores["structural"].nonfinite:
+                check += " (‡: the structural-KD runs had a non-finite training loss)"
+            partial = [f"{spec.methods[m]} {scores[m].seeds()}" for m in compared if not scores[m].complete]
+            if partial:
+                check += f" (on the finished seeds only: {', '.join(partial)})"
+            rows.append([scenario, target, check])
     return rows
 
 

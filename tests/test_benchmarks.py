@@ -178,9 +178,16 @@ def test_parsing_targets_met_missed_and_partial(tmp_path):
     assert all(w.startswith("not yet measured: waiting for the teacher") for w in waiting)
     # two seeds of three: checked, and the check says so
     (setup.runs / "1b-token+transfer-s2" / harness.RESULT).unlink()
-    partial = harness.target_checks(setup, spec, harness.finished(setup), [])
-    assert all("on the finished seeds only: token-level KD + transfer text 2 of 3 done" in r[2]
-               for r in partial if r[0] == "1b")
+    partial = {r[1]: r[2] for r in harness.target_checks(setup, spec, harness.finished(setup), []) if r[0] == "1b"}
+    keep, gold, token = (partial[t] for t in spec.targets)
+    assert token.endswith("(on the finished seeds only: token-level KD + transfer text 2 of 3 done)")
+    assert gold.startswith("met: +6.80") and "finished seeds only" not in gold  # it does not compare token KD
+    assert keep == "not yet measured: no speed measurement of these models yet"
+    for run in harness.row_runs(setup, spec, "1b", "token")[:2]:  # a target waits only for the rows it compares
+        (setup.runs / run.name / harness.RESULT).unlink()
+    checks = {r[1]: r[2] for r in harness.target_checks(setup, spec, harness.finished(setup), []) if r[0] == "1b"}
+    assert checks[spec.targets[2]].startswith("not yet measured: waiting for token-level KD")
+    assert checks[spec.targets[1]].startswith("met: +6.80")
 
 
 def test_report_without_results_says_what_is_missing(tmp_path):
