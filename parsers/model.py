@@ -152,6 +152,13 @@ class Parser(nn.Module):
         ``HeadSelection`` ("local", "head-selection") or ``SiblingMeanField``."""
         return self.distribution(self(words))
 
+    def blank_factorization(self, lengths: torch.Tensor):
+        """The structure's distribution over zero word vectors for sentences of ``(B,)`` ``lengths``: its type and
+        lengths without running the encoder (what a student shows of itself when its teacher labels sentences for
+        it)."""
+        zeros = self.root.new_zeros(len(lengths), int(lengths.max()), self.encoder.output_size)
+        return self.distribution(self.score_vectors(zeros, lengths.to(self.root.device)))
+
     def decode_heads(self, scores: ParserScores) -> torch.Tensor:
         """``(B, N+1)`` best heads ``[b, m]`` (0 at index 0 and on padding) by the structure's decoder."""
         if self.structure == "local":

@@ -62,6 +62,14 @@ class Tagger(nn.Module):
         :class:`structkd.SpanSegmentation` (labels: the entity types) for the batch ``words``."""
         return self(words)
 
+    def blank_factorization(self, lengths: torch.Tensor) -> Factorization:
+        """The head's distribution over zero word vectors for sentences of ``(B,)`` ``lengths``: the output layer's
+        type, labels and lengths without running the encoder (what a student shows of itself when its teacher
+        labels sentences for it)."""
+        like = next(self.head.parameters())
+        zeros = like.new_zeros(len(lengths), int(lengths.max()), self.encoder.output_size)
+        return self.head(zeros, lengths.to(like.device))
+
     @torch.no_grad()
     def decode(self, words: Sequence[Sequence[str]]) -> list[list[str]]:
         """The best tag sequence of every sentence (span outputs are written in the tag set's scheme).

@@ -250,3 +250,17 @@ def test_minilm_parser_trains_and_decodes():
     assert is_tree(heads_tensor(heads), torch.tensor([7, 2, 1])).all()
     assert [len(r) for r in rels] == [7, 2, 1]
     assert parser.num_parameters() > 22_000_000
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("multiroot", [False, True])
+def test_blank_factorization_shows_the_structure_without_running_the_encoder(structure, multiroot, monkeypatch):
+    """What a teacher labelling sentences needs of its student: the type, options and padded shape."""
+    parser = tiny_parser(structure, multiroot=multiroot).eval()
+    with torch.no_grad():
+        real = parser.factorization(WORDS)
+        monkeypatch.setattr(parser.encoder, "forward", lambda *a: pytest.fail("the encoder ran"))
+        blank = parser.blank_factorization(torch.tensor([len(w) for w in WORDS]))
+    scores = "arc_scores" if structure == "sibling" else "log_potentials"
+    assert type(blank) is type(real) and getattr(blank, scores).shape == getattr(real, scores).shape
+    assert torch.equal(blank.lengths, real.lengths) and getattr(blank, "multiroot", None) == getattr(real, "multiroot", None)

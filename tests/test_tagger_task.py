@@ -1,4 +1,5 @@
 """The NER distillation task: cached teacher marginals, the lam interpolation and transfer sentences."""
+import pytest
 import torch
 
 from structkd import kd_from_marginals, project
@@ -92,3 +93,16 @@ def test_hugging_face_token_classifier_is_a_maxent_teacher(tmp_path):
     firsts = [encoding.word_ids(0).index(w) for w in range(len(words))]
     assert isinstance(dist, MaxEnt) and dist.labels == TAGS
     assert torch.allclose(dist.log_potentials[0], logits[firsts], atol=1e-4)
+
+
+@pytest.mark.parametrize("head", ["crf", "maxent", "span"])
+def test_blank_factorization_shows_the_output_layer_without_running_the_encoder(head, monkeypatch):
+    """What a teacher labelling sentences needs of its student: the head's type, labels and padded shape."""
+    student = tagger(head, 1)
+    words = [["John", "lives", "in", "Paris"], ["Hello"]]
+    with torch.no_grad():
+        real = student.factorization(words)
+        monkeypatch.setattr(student.encoder, "forward", lambda *a: pytest.fail("the encoder ran"))
+        blank = student.blank_factorization(torch.tensor([4, 1]))
+    assert type(blank) is type(real) and blank.log_potentials.shape == real.log_potentials.shape
+    assert torch.equal(blank.lengths, real.lengths) and blank.labels == real.labels

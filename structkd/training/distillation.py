@@ -81,9 +81,10 @@ def teacher_targets(teacher, student, words: Sequence[Sequence[str]], method: st
     For "topk", the teacher's ``k`` best outputs in compact form ``(K, n)`` and their renormalised
     probabilities ``(K,)`` (:func:`structkd.objectives.teacher_topk`); otherwise the targets of
     :func:`structkd.objectives.kd_targets` (the teacher's marginals over the student's substructures, or
-    for "token" its local per-position distributions), one sentence's rows and columns each.  ``teacher`` and
-    ``student`` are models with ``factorization(words)``; both run in eval mode, the teacher with its potentials
-    divided by ``global_temperature``, over batches of sentences of similar length (less padding); the
+    for "token" its local per-position distributions), one sentence's rows and columns each.  ``teacher`` is a
+    model with ``factorization(words)``, ``student`` one with ``blank_factorization(lengths)`` (its output layer's
+    type, labels and lengths: the student's encoder never runs here); both in eval mode, the teacher with its
+    potentials divided by ``global_temperature``, over batches of sentences of similar length (less padding); the
     entries come back in the order of ``words``.
     """
     teacher.eval()
@@ -98,7 +99,7 @@ def teacher_targets(teacher, student, words: Sequence[Sequence[str]], method: st
         batch = [words[i] for i in rows]
         t_dist, label_scores = teacher.labelled_factorization(batch) if labelled else (teacher.factorization(batch), None)
         t_dist = t_dist.tempered(global_temperature)
-        s_dist = student.factorization(batch)  # only its type, labels and lengths matter here
+        s_dist = student.blank_factorization(torch.tensor([len(w) for w in batch]))  # its type, labels and lengths
         if method == "topk":
             outputs, weights = teacher_topk(t_dist, s_dist, k)  # (K, B, N[+1]), (K, B)
             parts = [outputs.permute(1, 2, 0), weights.T]  # (B, N[+1], K), (B, K)
