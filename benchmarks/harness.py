@@ -8,8 +8,9 @@ folder in the repository, one ``NAME.json`` per run), so that a finished run is 
 is started again, on this machine or another, and an interrupted one is resumed from its checkpoint: a
 plan can be completed over several sessions.  The KD students learn from teacher-labelled transfer text; the
 runs of one teacher, student factorization and objective share one cache of teacher targets
-(``--runs/cache/``), written by the row's seed-0 run, which the others wait for.  With ``--jobs N`` the runs are spread over N worker processes (a student starts
-once its teacher is finished); each worker's output goes to ``RUN.log`` under ``--runs``.  A finished teacher
+(``--runs/cache/``), written by the row's seed-0 run, which the others wait for.  With ``--jobs N`` the runs
+are spread over N worker processes (a student starts once its teacher is finished); each worker's output goes
+to ``RUN.log`` under ``--runs``.  A finished teacher
 whose model is gone (results brought back from another machine) blocks its students until
 ``--retrain-lost-teachers`` trains it again, keeping the old version's result under ``replaced/``; every
 distilled run records the teacher version that taught it, and the report has one teacher row per version.
@@ -125,9 +126,9 @@ class Spec:
 
     ``teachers`` and ``students`` map a model key to its label; ``scenarios`` maps a scenario name to
     ``(teacher key, student key, methods in table order)``, methods being keys of ``methods`` ("gold",
-    "token", "posterior", "topk", "structural"); every KD method learns from the transfer text too.  ``model_options(key, prefix)`` gives the CLI
-    options that make the model ``key`` (``prefix`` "student-" inside ``distill``); ``method_options`` the
-    extra ``distill`` options of a method; ``student_options`` the encoder options of every student (option
+    "token", "posterior", "topk", "structural"); every KD method learns from the transfer text too.
+    ``model_options(key, prefix)`` gives the CLI options that make the model ``key`` (``prefix`` "student-"
+    inside ``distill``); ``method_options`` the extra ``distill`` options of a method; ``student_options`` the encoder options of every student (option
     name without its ``student-`` prefix -> value).  ``fraction_scenarios`` are the scenarios also run in the
     labelled-fraction protocol (gold on a fraction of the training sentences, the rest and the transfer text
     teacher-labelled), where structural KD must beat gold only by ``fraction_margin``.  ``predictor(model)`` is the task
@@ -208,9 +209,9 @@ def student_run(setup: Setup, spec: Spec, scenario: str, method: str, seed: int)
     teacher = teacher_run(setup, spec, teacher_key).name
     labeller = kd_name(setup, scenario, method, 0)
     return Run(kd_name(setup, scenario, method, seed), (
-        "distill", spec.task, "--teacher", str(setup.runs / teacher / "best"), *student_encoder_options(spec, "student-"),
-        *spec.model_options(key, "student-"), "--objective", method, "--lam", str(spec.lam),
-        *spec.method_options.get(method, []), "--transfer", *setup.transfer_files(),
+        "distill", spec.task, "--teacher", str(setup.runs / teacher / "best"),
+        *student_encoder_options(spec, "student-"), *spec.model_options(key, "student-"), "--objective", method,
+        "--lam", str(spec.lam), *spec.method_options.get(method, []), "--transfer", *setup.transfer_files(),
         "--teacher-cache", str(setup.runs / "cache" / f"{teacher}-{key}-{method}"), *training),
         teacher, () if seed == 0 else (labeller,))
 
@@ -357,8 +358,9 @@ def execute(setup: Setup, spec: Spec, run: Run, quiet: bool) -> None:
                   nonfinite_loss_epochs=[e["epoch"] for e in log if not math.isfinite(e["train_loss"])],
                   machine=machine(setup.device), finished=datetime.datetime.now().isoformat(timespec="seconds"),
                   **taught_by)
-    (folder / RESULT).write_text(json.dumps(result, indent=2))
-    keep(setup, f"{run.name}.json", json.dumps(result, indent=2))
+    text = json.dumps(result, indent=2)
+    (folder / RESULT).write_text(text)
+    keep(setup, f"{run.name}.json", text)
 
 
 def teacher_problem(setup: Setup, run: Run, results: dict) -> str | None:
@@ -383,11 +385,12 @@ def replace_teacher(setup: Setup, name: str) -> Path:
     result = finished(setup)[name]
     stamp = result["finished"].replace(":", "-")
     target = setup.runs / REPLACED / f"{name}-{stamp}"
-    target.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     folder = setup.runs / name
     if folder.is_dir():
-        folder.rename(target)  # the folder is new: rename onto the empty one
-    else:
+        folder.rename(target)
+    else:  # only its kept result came back: the replaced version's record goes under the runs too
+        target.mkdir()
         (target / RESULT).write_text(json.dumps(result, indent=2))
     if (log := setup.runs / f"{name}.log").exists():
         log.rename(target / log.name)
@@ -521,7 +524,8 @@ def train_parallel(setup: Setup, spec: Spec, runs: list[Run], args) -> None:
 def load_speed(setup: Setup, spec: Spec, results: dict | None = None) -> list[dict]:
     """The stored speed groups (oldest first) whose every model is a finished run -- for a teacher, any of its
     versions, since they share one architecture."""
-    path = next((p for p in (setup.runs / SPEED, setup.kept and setup.kept / SPEED) if p and p.exists()), None)
+    stored = [setup.runs / SPEED, *([setup.kept / SPEED] if setup.kept else [])]
+    path = next((p for p in stored if p.exists()), None)
     if path is None:
         return []
     results = finished(setup) if results is None else results
@@ -563,8 +567,9 @@ def update_speed(setup: Setup, spec: Spec, threads: int, remeasure: bool, senten
     if not now or (now <= paired and not remeasure):
         return groups
     groups.append(measure_speed(setup, spec, results, roles, threads, sentences))
-    (setup.runs / SPEED).write_text(json.dumps({"groups": groups}, indent=2))
-    keep(setup, SPEED, json.dumps({"groups": groups}, indent=2))
+    text = json.dumps({"groups": groups}, indent=2)
+    (setup.runs / SPEED).write_text(text)
+    keep(setup, SPEED, text)
     return groups
 
 
@@ -796,8 +801,8 @@ def target_checks(setup: Setup, spec: Spec, results: dict, groups: list[dict]) -
         scores = {m: Scores.of(row_runs(setup, spec, scenario, m), results, spec.metric)
                   for m in ("gold", "token", "structural")}
         for target, compared in zip(spec.targets, TARGET_ROWS):
-            waiting = ["the teacher"] * (teacher is None) + [
-                f"{spec.methods[m]} ({scores[m].seeds()})" for m in compared if len(scores[m].test) < min(2, scores[m].planned)]
+            short = [m for m in compared if len(scores[m].test) < min(2, scores[m].planned)]
+            waiting = ["the teacher"] * (teacher is None) + [f"{spec.methods[m]} ({scores[m].seeds()})" for m in short]
             if waiting:
                 rows.append([scenario, target, f"not yet measured: waiting for {', '.join(waiting)}"])
                 continue
