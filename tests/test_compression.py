@@ -1,5 +1,6 @@
 """Weight-inherited compression (structkd.compression): exactness of the compacted and merged models, the mask
 schedule and its shared masks, the gradient edits, parameter counts, the CLI students and their resume."""
+import copy
 import json
 import math
 
@@ -16,6 +17,7 @@ from structkd.cli import main  # noqa: E402
 from structkd.compression import (  # noqa: E402
     BertShape, CompactedBert, MaskSchedule, NotBertError, head_mask, keep_highest, spread_layers, target_shape,
 )
+from structkd.compression.bert import MAPS  # noqa: E402
 from structkd.encoders import TransformerEncoder  # noqa: E402
 from structkd.encoders.transformer import DEFAULT_MODEL, resolve_model  # noqa: E402
 from structkd.persistence import load  # noqa: E402
@@ -74,23 +76,63 @@ def test_identity_compactors_without_pruning_equal_the_teacher(seed, heads, laye
         assert (got - expected)[real].abs().max() < 1e-10, mode
 
 
+def masked_reference(compacted):
+    """WID's masked model, written independently of the narrowed forward: a copy of ``compacted`` whose pruned
+    compactor rows and columns, biases and LayerNorm entries (under its shipping masks) are zeroed, run at full
+    width with its whole compactors (the forward of the soft phase, LayerNorm statistics over the kept residual
+    dimensions).  Nothing pruned reaches a kept dimension, and every pruned dimension is exactly 0."""
+    reference = copy.deepcopy(compacted)
+    masks = reference.shipping_masks()
+    with torch.no_grad():
+        reference.embedding_compactor[~masks.residual] = 0
+        norms = [reference.embedding_norm] + [n for layer in reference.layers for n in (layer.attention_norm,
+                                                                                     layer.ffn_norm)]
+        for norm in norms:
+            norm.weight[~masks.residual], norm.bias[~masks.residual] = 0, 0
+        for index, layer in enumerate(reference.layers):
+            keep = masks.layer(index)
+            for name, (_, source, target) in MAPS.items():
+                linear = getattr(layer, name)
+                linear.left[:, ~keep[source]], linear.right[~keep[target]], linear.bias[~keep[target]] = 0, 0, 0
+    reference.set_masks(masks, 0)  # before the target step: the full-width forward
+    return reference.train()
+
+
 @pytest.mark.parametrize("strategy,hidden", [("dim", 24), ("head", 24), ("head", 36)])
-def test_the_merged_model_equals_the_masked_model(strategy, hidden):
+def test_the_narrowed_and_merged_models_equal_the_masked_model_gradients_included(strategy, hidden):
+    """At the target widths the model runs narrowed to its kept dimensions (evaluation and training): its hidden
+    states and every parameter's gradient equal the masked full-width model's, and the merged dense model's
+    hidden states equal them on the kept dimensions."""
     teacher = tiny_bert(3, hidden=48, heads=4, ffn=96, layers=3)
     shape = target_shape(teacher.config, hidden, 2, strategy)
     compacted = CompactedBert(teacher, shape, [0, 2], strategy).double()
     perturb(compacted)
-    compacted.eval()
+    compacted.set_masks(compacted.masks_at(compacted.schedule.target_step), compacted.schedule.target_step)
+    reference = masked_reference(compacted)
+    no_dropout(reference)
     ids, mask = batch(3)
-    masked = compacted(input_ids=ids, attention_mask=mask).last_hidden_state
+    real = mask.bool()
+    masked = reference(input_ids=ids, attention_mask=mask).last_hidden_state
+    kept = compacted.shipping_masks().residual
+    assert masked[..., ~kept].abs().max() == 0 and masked[..., kept].abs().min() > 0
+    narrowed = compacted.eval()(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert (narrowed - masked)[real].abs().max() < 1e-10
+    assert narrowed[..., ~kept].abs().max() == 0  # the pruned dimensions are exactly zero
+
+    weights = torch.randn(masked.shape, generator=torch.Generator().manual_seed(4), dtype=masked.dtype)
+    weights = weights * real[..., None] * kept  # a loss of the kept dimensions (the shipped model has no others)
+    (masked * weights).sum().backward()
+    compacted.train()
+    no_dropout(compacted)
+    (compacted(input_ids=ids, attention_mask=mask).last_hidden_state * weights).sum().backward()
+    for (name, got), want in zip(compacted.named_parameters(), reference.parameters()):
+        assert (got.grad - want.grad).abs().max() < 1e-10, name
+
     merged = compacted.merge()
     dense = merged(input_ids=ids, attention_mask=mask).last_hidden_state
-    kept = compacted.shipping_masks().residual
     assert merged.config.hidden_size == hidden and merged.config.num_hidden_layers == 2
     assert merged.config.num_attention_heads == shape.heads and merged.config.intermediate_size == shape.ffn
-    real = mask.bool()
     assert (masked[..., kept] - dense)[real].abs().max() < 1e-10
-    assert masked[..., ~kept].abs().max() == 0  # the pruned dimensions are exactly zero
     # the attention scale: without the sqrt(d'/d) fold the narrowed heads would be scored differently
     if shape.head_size != teacher.config.hidden_size // teacher.config.num_attention_heads:
         with torch.no_grad():

@@ -23,8 +23,11 @@ evaluation does: the remaining steps train the student at its final shape.  (The
 soft for its 400k steps, by which time the pulled entries are gone; over a fine-tuning budget of a few
 thousand steps they are not, and a student cut at the end lost most of its accuracy: benchmarks/results/wid.md.)
 
-Evaluation mode and :meth:`CompactedBert.merge` use the masks at the target widths (those of the schedule
-once it has reached them, else the target-width masks of the current norms).  ``merge`` multiplies the
+Evaluation mode, training at the target widths and :meth:`CompactedBert.merge` use the masks at the target
+widths (those of the schedule once it has reached them, else the target-width masks of the current norms).
+The first two run the model narrowed to its kept dimensions (each map ``R[S_out, :] W L[:, S_in]``, each
+LayerNorm over ``S_h``; the masked full-width model's non-zero part, at the cost of the small model plus the
+compactor products) and put the residual stream back at width ``H`` with zeros.  ``merge`` multiplies the
 compactors into the weights (``W' = R[S_out, :] W L[:, S_in]``, ``b' = R[S_out, :] b``, ``E' = E R_emb[S_h, :]^T``,
 LayerNorms sliced) and folds ``sqrt(d' / d)`` into ``W_Q``, ``b_Q`` so that the attention scale stays right
 when heads narrow from ``d`` to ``d'`` dimensions: a standard ``transformers.BertModel`` of the target shape
@@ -192,21 +195,28 @@ class CompactedLayer(nn.Module):
     def maps(self) -> dict[str, CompactedLinear]:
         return {name: getattr(self, name) for name in MAPS}
 
-    def forward(self, x: torch.Tensor, attend: torch.Tensor, keep: dict[str, torch.Tensor], hard: bool) -> torch.Tensor:
-        """``(B, T, H)`` -> ``(B, T, H)``; ``attend``: ``(B, 1, 1, T)`` bool, the real (not padding) tokens."""
-        def apply(name: str, inputs: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attend: torch.Tensor, keep: dict[str, torch.Tensor] | None = None,
+                kept: dict[str, torch.Tensor] | None = None, heads: int | None = None) -> torch.Tensor:
+        """The layer under compaction, ``(B, T, H)`` -> ``(B, T, H)``, with the keep masks ``keep`` of each width
+        group (the LayerNorms' statistics), or narrowed, ``(B, T, |S_h|)`` -> ``(B, T, |S_h|)``, to the kept
+        index vectors ``kept`` of each group, with ``heads`` heads left.  ``attend``: ``(B, 1, 1, T)`` bool,
+        the real (not padding) tokens."""
+        def linear(name: str, inputs: torch.Tensor) -> torch.Tensor:
             _, source, target = MAPS[name]
-            return getattr(self, name)(inputs, *((keep[source], keep[target]) if hard else (None, None)))
+            return getattr(self, name)(inputs, *((kept[source], kept[target]) if kept else ()))
+
+        def norm(module: MaskedLayerNorm, inputs: torch.Tensor) -> torch.Tensor:
+            return module(inputs, kept=kept["residual"]) if kept else module(inputs, keep["residual"])
 
         batch, length, _ = x.shape
-        q, k, v = (apply(name, x).view(batch, length, self.heads, -1).transpose(1, 2)
+        q, k, v = (linear(name, x).view(batch, length, heads or self.heads, -1).transpose(1, 2)
                    for name in ("query", "key", "value"))
         context = F.scaled_dot_product_attention(q, k, v, attn_mask=attend, scale=self.scale,
                                                  dropout_p=self.attention_dropout if self.training else 0.0)
         context = context.transpose(1, 2).reshape(batch, length, -1)
-        x = self.attention_norm(self.dropout(apply("attention_output", context)) + x, keep["residual"], hard)
-        inner = self.activation(apply("intermediate", x))
-        return self.ffn_norm(self.dropout(apply("ffn_output", inner)) + x, keep["residual"], hard)
+        x = norm(self.attention_norm, self.dropout(linear("attention_output", context)) + x)
+        inner = self.activation(linear("intermediate", x))
+        return norm(self.ffn_norm, self.dropout(linear("ffn_output", inner)) + x)
 
 
 class CompactedBert(nn.Module):
@@ -318,18 +328,31 @@ class CompactedBert(nn.Module):
         return self.masks if self.at_target else self.masks_at(self.schedule.target_step)
 
     # ------------------------------------------------------------------ forward
+    def kept(self) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+        """The kept index vectors of the shipping masks: the residual's, and each layer's by width group."""
+        def indices(mask: torch.Tensor) -> torch.Tensor:
+            return mask.nonzero().squeeze(-1)
+
+        masks = self.shipping_masks()
+        return indices(masks.residual), [{group: indices(mask) for group, mask in masks.layer(index).items()}
+                                         for index in range(len(self.layers))]
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Hidden:
-        hard = not self.training or self.at_target
-        masks = self.shipping_masks() if hard else self.masks
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(torch.zeros_like(input_ids))
         x = x + self.position_embeddings(positions)
-        compactor = self.embedding_compactor * masks.residual.unsqueeze(-1) if hard else self.embedding_compactor
-        x = self.dropout(self.embedding_norm(F.linear(x, compactor), masks.residual, hard))
         attend = attention_mask.bool()[:, None, None, :]
-        for index, layer in enumerate(self.layers):
-            x = layer(x, attend, masks.layer(index), hard)
-        return Hidden(x)
+        if self.training and not self.at_target:
+            masks = self.masks
+            x = self.dropout(self.embedding_norm(F.linear(x, self.embedding_compactor), masks.residual))
+            for index, layer in enumerate(self.layers):
+                x = layer(x, attend, keep=masks.layer(index))
+            return Hidden(x)
+        residual, groups = self.kept()  # the model pruned to its kept dimensions, then put back at width H
+        x = self.dropout(self.embedding_norm(F.linear(x, self.embedding_compactor[residual]), kept=residual))
+        for layer, kept in zip(self.layers, groups):
+            x = layer(x, attend, kept=kept, heads=self.shape.heads)
+        return Hidden(x.new_zeros(*x.shape[:-1], self.teacher_shape.hidden).index_copy(-1, residual, x))
 
     # ------------------------------------------------------------------ training
     def compactors(self) -> list[nn.Parameter]:
@@ -384,25 +407,22 @@ class CompactedBert(nn.Module):
         ``S_h``, or an identity one when the teacher had none) equal to this model in evaluation mode."""
         from transformers import BertModel
 
-        masks = self.shipping_masks()
-        kept = lambda mask: mask.nonzero().squeeze(-1)  # noqa: E731
-        residual = kept(masks.residual)
+        residual, groups = self.kept()
         state = {}
         compactor = self.embedding_compactor[residual]
         for name in EMBEDDINGS:
             state[f"embeddings.{name}.weight"] = getattr(self, name).weight @ compactor.T
-        state["embeddings.LayerNorm.weight"], state["embeddings.LayerNorm.bias"] = self.embedding_norm.merged(residual)
+        state["embeddings.LayerNorm.weight"], state["embeddings.LayerNorm.bias"] = self.embedding_norm.narrowed(residual)
         scale = math.sqrt(self.shape.head_size / self.teacher_shape.head_size)
-        for index, layer in enumerate(self.layers):
-            groups = {group: kept(mask) for group, mask in masks.layer(index).items()}
+        for index, (layer, kept) in enumerate(zip(self.layers, groups)):
             prefix = f"encoder.layer.{index}."
             for name, (path, source, target) in MAPS.items():
-                weight, bias = getattr(layer, name).merged(groups[source], groups[target])
+                weight, bias = getattr(layer, name).narrowed(kept[source], kept[target])
                 if name == "query":
                     weight, bias = weight * scale, bias * scale
                 state[prefix + path + ".weight"], state[prefix + path + ".bias"] = weight, bias
             for name, path in NORMS.items():
-                state[prefix + path + ".weight"], state[prefix + path + ".bias"] = getattr(layer, name).merged(residual)
+                state[prefix + path + ".weight"], state[prefix + path + ".bias"] = getattr(layer, name).narrowed(residual)
         state["pooler.dense.weight"] = self.pooler_weight[residual][:, residual]
         state["pooler.dense.bias"] = self.pooler_bias[residual]
         model = BertModel(self.shape.config(self.base_config), add_pooling_layer=True)

@@ -7,10 +7,10 @@ identity-initialised, bias-free compactors: ``L`` (``in x in``, the column or in
     y = R (W (L x) + b) = (R W L) x + R b
 
 The product is formed once per call (structural re-parameterisation), not per token, so a batch of ``T``
-tokens costs one ``out x in`` map plus ``out x in x (in + out)`` for the product.  Given keep masks over the
-input (``m_in``) and output (``m_out``) dimensions, the *hard* map zeroes ``L``'s pruned columns and ``R``'s
-pruned rows; it equals the dense map ``R[S_out, :] W L[:, S_in]`` on the kept dimensions and gives 0 on the
-pruned outputs, which is what :meth:`CompactedLinear.merged` writes.
+tokens costs one ``out x in`` map plus ``out x in x (in + out)`` for the product.  Given the kept input and
+output dimensions ``S_in`` and ``S_out``, the *narrowed* map is ``R[S_out, :] W L[:, S_in]`` with bias
+``R[S_out, :] b``: the map of the model pruned to its kept dimensions (the masked map's non-zero block), which
+the target-width model trains and evaluates with and :meth:`CompactedLinear.narrowed` gives ``merge``.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from torch import nn
 class CompactedLinear(nn.Module):
     """``y = R (W (L x) + b)`` with identity-initialised ``L`` (``left``) and ``R`` (``right``).
 
-    ``forward(x)`` (training) uses the whole compactors; ``forward(x, keep_in, keep_out)`` (``(in,)`` and
-    ``(out,)`` bool masks) the hard map described in the module docstring.
+    ``forward(x)`` (``(..., in)`` -> ``(..., out)``) uses the whole compactors; ``forward(x, kept_in, kept_out)``
+    (``(..., |S_in|)`` -> ``(..., |S_out|)``, index vectors) the narrowed map of the module docstring.
     """
 
     def __init__(self, linear: nn.Linear):
@@ -34,30 +34,27 @@ class CompactedLinear(nn.Module):
         self.left = nn.Parameter(torch.eye(weight.shape[1], dtype=weight.dtype, device=weight.device))
         self.right = nn.Parameter(torch.eye(weight.shape[0], dtype=weight.dtype, device=weight.device))
 
-    def effective(self, keep_in: torch.Tensor | None = None,
-                  keep_out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(R W L, R b)``, with ``L``'s columns off ``keep_in`` and ``R``'s rows off ``keep_out`` zeroed."""
-        left = self.left if keep_in is None else self.left * keep_in
-        right = self.right if keep_out is None else self.right * keep_out.unsqueeze(-1)
-        return right @ self.weight @ left, right @ self.bias
+    def forward(self, x: torch.Tensor, kept_in: torch.Tensor | None = None,
+                kept_out: torch.Tensor | None = None) -> torch.Tensor:
+        if kept_in is None:
+            return F.linear(x, self.right @ self.weight @ self.left, self.right @ self.bias)
+        return F.linear(x, *self.narrowed(kept_in, kept_out))
 
-    def forward(self, x: torch.Tensor, keep_in: torch.Tensor | None = None,
-                keep_out: torch.Tensor | None = None) -> torch.Tensor:
-        return F.linear(x, *self.effective(keep_in, keep_out))
-
-    def merged(self, kept_in: torch.Tensor, kept_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The dense ``(R[S_out, :] W L[:, S_in], R[S_out, :] b)`` of the kept index vectors ``S_in``, ``S_out``."""
+    def narrowed(self, kept_in: torch.Tensor, kept_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The dense ``(R[S_out, :] W L[:, S_in], R[S_out, :] b)`` of the kept index vectors ``S_in``, ``S_out``
+        (the product in the cheapest order: ``torch.linalg.multi_dot``)."""
         right = self.right[kept_out]
-        return right @ self.weight @ self.left[:, kept_in], right @ self.bias
+        return torch.linalg.multi_dot([right, self.weight, self.left[:, kept_in]]), right @ self.bias
 
 
 class MaskedLayerNorm(nn.Module):
     """A LayerNorm whose statistics cover the kept dimensions only (a copy of ``norm``'s weight, bias, eps).
 
-    ``forward(x, keep, hard)`` on ``(..., H)`` ``x`` and an ``(H,)`` bool mask: ``(x - mean) / sqrt(var + eps)
-    * weight + bias`` with the mean and the biased variance over ``keep``, and the pruned outputs set to 0
-    when ``hard``.  With every dimension kept this is ``torch.nn.functional.layer_norm``; with ``hard`` it is
-    the LayerNorm of the kept dimensions alone, which :meth:`merged` writes."""
+    ``forward(x, keep)`` on ``(..., H)`` ``x`` and an ``(H,)`` bool mask: ``(x - mean) / sqrt(var + eps)
+    * weight + bias`` with the mean and the biased variance over ``keep`` (with every dimension kept, this is
+    ``torch.nn.functional.layer_norm``).  ``forward(x, kept=S)`` on ``(..., |S|)`` ``x`` (the kept dimensions
+    alone, an index vector ``S``) is the LayerNorm of those dimensions, whose weight and bias :meth:`narrowed`
+    gives ``merge``."""
 
     def __init__(self, norm: nn.LayerNorm):
         super().__init__()
@@ -65,15 +62,17 @@ class MaskedLayerNorm(nn.Module):
         self.bias = nn.Parameter(norm.bias.detach().clone())
         self.eps = norm.eps
 
-    def forward(self, x: torch.Tensor, keep: torch.Tensor, hard: bool = False) -> torch.Tensor:
-        kept = keep.to(x.dtype)
-        count = kept.sum()
-        mean = (x * kept).sum(-1, keepdim=True) / count
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None,
+                kept: torch.Tensor | None = None) -> torch.Tensor:
+        if kept is not None:
+            return F.layer_norm(x, x.shape[-1:], *self.narrowed(kept), self.eps)
+        mask = keep.to(x.dtype)
+        count = mask.sum()
+        mean = (x * mask).sum(-1, keepdim=True) / count
         centred = x - mean
-        var = (centred.square() * kept).sum(-1, keepdim=True) / count
-        y = centred * torch.rsqrt(var + self.eps) * self.weight + self.bias
-        return y * kept if hard else y
+        var = (centred.square() * mask).sum(-1, keepdim=True) / count
+        return centred * torch.rsqrt(var + self.eps) * self.weight + self.bias
 
-    def merged(self, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def narrowed(self, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The weight and bias of the kept index vector ``kept``."""
         return self.weight[kept], self.bias[kept]
