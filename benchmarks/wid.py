@@ -13,7 +13,7 @@ Two parts, each resumable:
 
 The teachers are the task benchmarks' own (``teacher-crf`` of benchmarks/ner.py, ``teacher-nonprojective`` of
 benchmarks/parsing.py), trained here when their folder is missing; they share their runs folder. A finished
-row's result is copied to ``benchmarks/results/wid/`` (kept in git), so a row finished in any session or on any
+row's result is copied to ``benchmarks/results/wid/TASK/`` (kept in git), so a row finished in any session or on any
 machine is never trained again, even when its run folder is gone; the report is rebuilt from those files::
 
     python benchmarks/wid.py --task ner                 # speed of the shapes, then every row, then the report
@@ -27,7 +27,6 @@ import argparse
 import datetime
 import fnmatch
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -37,7 +36,9 @@ import torch
 
 import ner
 import parsing
-from harness import ROOT, RESULT, TRANSFER, Run, Scores, Setup, execute, machine, table, teacher_run, training_argv
+from harness import (
+    RESULT, ROOT, TRANSFER, Run, Scores, Setup, execute, finished, keep, machine, table, teacher_run, training_argv,
+)
 from objective_speed import code_version, cpu_seconds, other_load
 from structkd.compression import random_bert, target_shape
 from structkd.encoders import TransformerEncoder
@@ -55,8 +56,11 @@ CANDIDATES = [(3, 192, "dim"), (3, 192, "head"), (2, 256, "head"), (4, 192, "dim
 SHAPES = [(3, 192, "head"), (2, 256, "head")]
 #: (student encoder, objective) of every row of a shape, most telling first
 ROWS = [("wid", "structural"), ("sliced", "structural"), ("wid", "none"), ("wid", "token"), ("random-bert", "structural")]
-#: compressed students: AdamW at the transformer rate (compactors too), batch 32, 3 epochs (the teachers' budget)
-STUDENT = {"lr": 5e-5, "batch_size": 32, "epochs": 3, "patience": 3, "schedule": "constant"}
+#: compressed students: AdamW, batch 32, the learning rate decaying linearly to 0 over the epochs; the rate and the
+#: compactors' share of it chosen on dev by the pilot of wid-discussion.md (a cut transformer learns far faster
+#: at 5e-4 than at the teacher's fine-tuning rate of 5e-5)
+STUDENT = {"lr": 5e-4, "batch_size": 32, "epochs": 4, "patience": 3, "schedule": "linear"}
+COMPACTOR_LR_SCALE = 0.1
 LAM = 0.5
 SPEED_SENTENCES = 400
 ROUNDS = 3  #: timing rounds over all the models; each model's best round is reported
@@ -94,6 +98,7 @@ def row_run(setup: Setup, task: str, shape, encoder: str, objective: str, seed: 
     argv = ("distill", task, "--teacher", str(setup.runs / teacher / "best"), "--student-encoder", encoder,
             "--student-hidden", str(hidden), "--student-layers", str(layers), "--wid-strategy", strategy,
             *spec.model_options(student_key(task), "student-"), "--objective", objective, *kd,
+            *(["--wid-compactor-lr-scale", str(COMPACTOR_LR_SCALE)] if encoder == "wid" else []),
             *training_argv(setup, spec, STUDENT, setup.student_epochs, seed))
     return Run(row_name(shape, encoder, objective, seed), argv, teacher)
 
@@ -105,33 +110,34 @@ def plan(setup: Setup, task: str) -> list[Run]:
 
 
 # ----------------------------------------------------------------------------- kept results
-def kept_results(kept: Path, task: str) -> dict[str, dict]:
-    """The kept results of ``task`` by run name."""
-    results = (json.loads(path.read_text()) for path in sorted(kept.glob(f"{task}-*.json")))
-    return {r["name"]: r for r in results if "name" in r}
+def task_setup(args, task: str) -> Setup:
+    """The :class:`~harness.Setup` of ``task``: its runs folder (shared with the task's benchmark) and its kept
+    results, ``--kept``/TASK/NAME.json (harness.finished reads both)."""
+    runs = (args.runs or ROOT / "runs" / f"{task}-bench").resolve()
+    return Setup(args.data.resolve(), runs, args.seeds, TRANSFER, SPECS[task].teacher_hyper["epochs"],
+                 args.student_epochs, args.max_train, args.device, (), kept=args.kept / task)
 
 
-def keep(setup: Setup, kept: Path, task: str, name: str) -> None:
-    """Copy the finished run's result into the kept results."""
-    kept.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(setup.runs / name / RESULT, kept / f"{task}-{name}.json")
+def keep_result(setup: Setup, name: str) -> None:
+    """Keep a copy of the finished run's result."""
+    keep(setup, f"{name}.json", (setup.runs / name / RESULT).read_text())
 
 
-def ensure_teacher(setup: Setup, kept: Path, task: str, quiet: bool) -> None:
+def ensure_teacher(setup: Setup, task: str, quiet: bool) -> None:
     """Train (or resume) the teacher when its model folder is missing; keep its result."""
     run = teacher_run(setup, SPECS[task], teacher_key(task))
     if not (setup.runs / run.name / "best" / "model.safetensors").exists() or \
             not (setup.runs / run.name / RESULT).exists():
         execute(setup, SPECS[task], run, quiet)
-    keep(setup, kept, task, run.name)
+    keep_result(setup, run.name)
 
 
 def train(setup: Setup, task: str, runs: list[Run], args) -> None:
     """Every unfinished row of ``runs``: in this process, or in ``args.jobs`` workers side by side."""
-    todo = [run for run in runs if run.name not in kept_results(args.kept, task)]
+    todo = [run for run in runs if run.name not in finished(setup)]
     if not todo:
         return
-    ensure_teacher(setup, args.kept, task, args.quiet)
+    ensure_teacher(setup, task, args.quiet)
     running: dict[str, subprocess.Popen] = {}
     while todo or running:
         for name, process in list(running.items()):
@@ -139,7 +145,7 @@ def train(setup: Setup, task: str, runs: list[Run], args) -> None:
                 del running[name]
                 ok = (setup.runs / name / RESULT).exists()
                 if ok:
-                    keep(setup, args.kept, task, name)
+                    keep_result(setup, name)
                 print(f"{name}: {'finished' if ok else 'FAILED, see ' + name + '.log'}", flush=True)
                 write_report(args)
         while todo and len(running) < args.jobs:
@@ -147,7 +153,7 @@ def train(setup: Setup, task: str, runs: list[Run], args) -> None:
             if args.jobs == 1:
                 started = time.time()
                 execute(setup, SPECS[task], run, args.quiet)
-                keep(setup, args.kept, task, run.name)
+                keep_result(setup, run.name)
                 print(f"{run.name}: finished in {(time.time() - started) / 60:.1f} min", flush=True)
                 write_report(args)
                 continue
@@ -203,8 +209,8 @@ def measure_shapes(setup: Setup, task: str, threads: int, sentences: int = SPEED
             "models": rows}
 
 
-def speed_path(kept: Path, task: str) -> Path:
-    return kept / f"{task}-shape-speed.json"
+def speed_path(setup: Setup) -> Path:
+    return setup.kept / "shape-speed.json"
 
 
 # ----------------------------------------------------------------------------- report
@@ -218,10 +224,9 @@ def cell(scores: Scores, split: str) -> str:
     return text + ("" if scores.complete else f" ({len(values)} of {scores.planned} seeds)")
 
 
-def task_section(kept: Path, task: str, seeds: int) -> list[str]:
-    spec = SPECS[task]
-    results = kept_results(kept, task)
-    setup = Setup(Path("."), Path("."), seeds, (), 0, 0, None, "cpu", ())
+def task_section(setup: Setup, task: str) -> list[str]:
+    spec, seeds = SPECS[task], setup.seeds
+    results = finished(setup)
     teacher = results.get(teacher_run(setup, spec, teacher_key(task)).name)
     metric, label = spec.metric, spec.metric_label
     title = {"ner": "NER 1a: MiniLM + CRF teacher -> compressed MiniLM + CRF students (UNER English-EWT)",
@@ -233,7 +238,7 @@ def task_section(kept: Path, task: str, seeds: int) -> list[str]:
     teacher_test = teacher["test"][metric]
     lines += [f"Teacher: dev {label} {teacher['dev'][metric]:.2f}, test {label} {teacher_test:.2f}, "
               f"{teacher['parameters']:,} parameters ({teacher['machine']}).", ""]
-    speed = json.loads(speed_path(kept, task).read_text()) if speed_path(kept, task).exists() else None
+    speed = json.loads(speed_path(setup).read_text()) if speed_path(setup).exists() else None
     rows, checks = [], []
     for shape in SHAPES:
         means = {}
@@ -292,10 +297,10 @@ def shape_speed_ratio(speed: dict | None, shape) -> float | None:
     return row["speed_32"] / speed["models"]["teacher"]["speed_32"] if row else None
 
 
-def speed_section(kept: Path, task: str) -> list[str]:
-    if not speed_path(kept, task).exists():
+def speed_section(setup: Setup, task: str) -> list[str]:
+    if not speed_path(setup).exists():
         return [f"Shape speed ({task}): not measured yet.", ""]
-    speed = json.loads(speed_path(kept, task).read_text())
+    speed = json.loads(speed_path(setup).read_text())
     rows, teacher = speed["models"], speed["models"]["teacher"]
     body = [[r["description"], f"{r['parameters']:,}", f"{r['speed_32']:.1f}", f"{r['speed_1']:.1f}",
              f"{r['speed_32'] / teacher['speed_32']:.2f}", f"{r['speed_1'] / teacher['speed_1']:.2f}"]
@@ -310,9 +315,10 @@ def speed_section(kept: Path, task: str) -> list[str]:
 
 def write_report(args) -> None:
     lines = ["# Weight-inherited distillation (WID): compressed MiniLM students", "",
-             "Generated by `python benchmarks/wid.py` from the kept results in `benchmarks/results/wid/` (one JSON "
+             "Generated by `python benchmarks/wid.py` from the kept results in `benchmarks/results/wid/TASK/` (one JSON "
              "per finished run, with its machine and date). Each row trains the student with "
-             f"AdamW at {STUDENT['lr']:g} (compactors too, for WID), batch {STUDENT['batch_size']}, for at most "
+             f"AdamW at {STUDENT['lr']:g} ({STUDENT['schedule']} schedule; WID's compactors at "
+             f"{COMPACTOR_LR_SCALE:g} times that), batch {STUDENT['batch_size']}, for at most "
              f"{args.student_epochs} epoch(s) with early stopping on dev; the KD rows use lam {LAM} and the teacher's "
              "targets on the training sentences and on the transfer text `unlabeled-web` (one transfer batch per "
              "gold batch, KD alone there), shared with the task benchmarks. WID compacts the teacher's evenly spaced layers "
@@ -321,7 +327,8 @@ def write_report(args) -> None:
              "dimensions of every width; the random-init baseline is a BERT of the same shape from scratch. Every "
              "dev score that selects an epoch is the merged (shipped) student's.", ""]
     for task in ("ner", "dep"):
-        lines += task_section(args.kept, task, args.seeds) + speed_section(args.kept, task)
+        setup = task_setup(args, task)
+        lines += task_section(setup, task) + speed_section(setup, task)
     if args.discussion and Path(args.discussion).exists():
         lines += Path(args.discussion).read_text().splitlines()
     args.results.write_text("\n".join(lines) + "\n")
@@ -337,7 +344,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=RESULTS / "wid.md")
     parser.add_argument("--discussion", type=Path, default=RESULTS / "wid-discussion.md")
     parser.add_argument("--kept", type=Path, default=RESULTS / "wid",
-                        help="where finished rows' results are kept (default benchmarks/results/wid, in git)")
+                        help="where finished rows' results are kept, one folder per task (default "
+                             "benchmarks/results/wid, in git)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--student-epochs", type=int, default=STUDENT["epochs"])
     parser.add_argument("--max-train", type=int, default=None, help="the first N training sentences (smoke runs)")
@@ -362,9 +370,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     for task in args.task or sorted(SPECS, reverse=True):
-        runs_dir = (args.runs or ROOT / "runs" / f"{task}-bench").resolve()
-        setup = Setup(args.data.resolve(), runs_dir, args.seeds, TRANSFER, SPECS[task].teacher_hyper["epochs"],
-                      args.student_epochs, args.max_train, args.device, ())
+        setup = task_setup(args, task)
         runs = [r for r in plan(setup, task) if not args.only or any(fnmatch.fnmatch(r.name, p) for p in args.only)]
         if args.worker:
             run = next((r for r in runs if r.name == args.worker), None)
@@ -372,16 +378,15 @@ def main(argv=None) -> None:
                 execute(setup, SPECS[task], run, True)
             continue
         if args.list:
-            done = kept_results(args.kept, task)
+            done = finished(setup)
             print("\n".join(f"{task} {r.name:<36}{'done' if r.name in done else 'to do'}" for r in runs))
             continue
         if args.report_only:
             continue
         setup.runs.mkdir(parents=True, exist_ok=True)
-        if not args.no_speed and (args.remeasure or not speed_path(args.kept, task).exists()):
-            args.kept.mkdir(parents=True, exist_ok=True)
+        if not args.no_speed and (args.remeasure or not speed_path(setup).exists()):
             measured = measure_shapes(setup, task, args.threads or torch.get_num_threads(), args.speed_sentences)
-            speed_path(args.kept, task).write_text(json.dumps(measured, indent=2))
+            keep(setup, speed_path(setup).name, json.dumps(measured, indent=2))
         if not args.speed_only:
             train(setup, task, runs, args)
     if not args.worker and not args.list:

@@ -473,12 +473,12 @@ def test_wid_benchmark_rows_and_a_report_from_kept_results(tmp_path):
     assert parser_row.teacher == "teacher-nonprojective" and "head-selection" in parser_row.argv
 
     kept = tmp_path / "kept"
-    kept.mkdir()
+    (kept / "ner").mkdir(parents=True)
 
     def result(name, f1):
         record = {"name": name, "dev": {"f1": f1 - 1}, "test": {"f1": f1}, "parameters": 1000,
                   "machine": "test CPU"}
-        (kept / f"ner-{name}.json").write_text(json.dumps(record))
+        (kept / "ner" / f"{name}.json").write_text(json.dumps(record))
 
     result("teacher-crf", 80.0)
     for seed, (w, s) in enumerate([(79.0, 75.0), (79.4, 75.2)]):
@@ -488,9 +488,9 @@ def test_wid_benchmark_rows_and_a_report_from_kept_results(tmp_path):
     speed = {"models": {"teacher": {"parameters": 9, "speed_32": 10.0, "speed_1": 2.0, "description": "teacher"},
                         "3x192-head": {"parameters": 3, "speed_32": 60.0, "speed_1": 8.0, "description": "3 x 192"}},
              "date": "today", "machine": "test CPU", "code": "git x", "sentences": 400, "other_load": 0.0}
-    wid.speed_path(kept, "ner").write_text(json.dumps(speed))
     args = wid.parse_args(["--kept", str(kept), "--results", str(tmp_path / "wid.md"), "--seeds", "2",
-                           "--discussion", str(tmp_path / "none.md")])
+                           "--discussion", str(tmp_path / "none.md"), "--runs", str(tmp_path / "runs")])
+    wid.speed_path(wid.task_setup(args, "ner")).write_text(json.dumps(speed))
     wid.write_report(args)
     report = (tmp_path / "wid.md").read_text()
     assert "| 3x192-head | WID | structural KD | 78.20 ± 0.28 | 79.20 ± 0.28 | 99.0% | 1,000 |" in report
