@@ -359,7 +359,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--jobs", type=int, default=1, help="rows trained side by side (worker processes)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads for training and timing (default: torch's)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -369,6 +370,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)  # the rows trained in this process, and the shape speed
     for task in args.task or sorted(SPECS, reverse=True):
         setup = task_setup(args, task)
         runs = [r for r in plan(setup, task) if not args.only or any(fnmatch.fnmatch(r.name, p) for p in args.only)]
