@@ -143,6 +143,64 @@ def test_the_narrowed_and_merged_models_equal_the_masked_model_gradients_include
         assert (masked[..., kept] - unfolded)[real].abs().max() > 1e-4
 
 
+def test_absorbing_the_compactors_keeps_the_model_and_then_trains_the_merged_weights():
+    """``absorb`` multiplies the compactors into the weights: the same hidden states and merged model; from then
+    on the compactors get no gradient and each map's kept block gets the dense merged model's gradient."""
+    teacher = tiny_bert(5)
+    shape = target_shape(teacher.config, 24, 2, "head")  # whole heads: the merged query needs no scale fold
+    compacted = CompactedBert(teacher, shape, [0, 2], "head").double()
+    perturb(compacted)
+    compacted.set_masks(compacted.masks_at(compacted.schedule.target_step), compacted.schedule.target_step)
+    ids, mask = batch(5)
+    real = mask.bool()
+    optimizer = torch.optim.AdamW(compacted.parameters())
+    compacted.train()
+    no_dropout(compacted)
+    compacted(input_ids=ids, attention_mask=mask).last_hidden_state.sum().backward()
+    optimizer.step()  # Adam state on every parameter, which absorbing must drop where the parameter changed
+    with torch.no_grad():
+        compacted.layers[0].value.left.add_(0.01)  # a compactor still trained through
+    before = compacted.eval()(input_ids=ids, attention_mask=mask).last_hidden_state
+    merged_before = compacted.merge()(input_ids=ids, attention_mask=mask).last_hidden_state
+    compacted.absorb(optimizer)
+    after = compacted(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert (after - before)[real].abs().max() < 1e-10
+    merged = compacted.merge()
+    assert (merged(input_ids=ids, attention_mask=mask).last_hidden_state - merged_before)[real].abs().max() < 1e-10
+    value = compacted.layers[0].value
+    assert torch.equal(value.left, torch.eye(48, dtype=torch.float64)) and bool(value.absorbed)
+    assert value.weight not in optimizer.state and compacted.embedding_compactor not in optimizer.state
+    assert compacted.layers[0].attention_norm.weight in optimizer.state  # not absorbed: its state stays
+
+    compacted.train()
+    no_dropout(compacted)
+    merged.train()
+    no_dropout(merged)
+    weights = torch.randn(*before.shape[:-1], 24, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    kept = compacted.shipping_masks().residual
+    (compacted(input_ids=ids, attention_mask=mask).last_hidden_state[..., kept] * weights * real[..., None]).sum().backward()
+    (merged(input_ids=ids, attention_mask=mask).last_hidden_state * weights * real[..., None]).sum().backward()
+    assert all(c.grad is None or not c.grad.any() for c in compacted.compactors())
+    residual, groups = compacted.kept()
+    for index, (layer, dense) in enumerate(zip(compacted.layers, merged.encoder.layer)):
+        for name, (path, source, target) in MAPS.items():
+            linear = getattr(layer, name)
+            block = linear.weight.grad[groups[index][target]][:, groups[index][source]]
+            assert (block - dense.get_submodule(path).weight.grad).abs().max() < 1e-10, (index, name)
+    word = compacted.word_embeddings.weight.grad[:, residual]
+    assert (word - merged.embeddings.word_embeddings.weight.grad).abs().max() < 1e-10
+
+
+def test_update_absorbs_at_the_target_step_when_asked():
+    teacher = tiny_bert(12)
+    compacted = CompactedBert(teacher, target_shape(teacher.config, 24, 2), schedule=MaskSchedule(2, 2),
+                              absorb_at_target=True).double()
+    optimizer = torch.optim.AdamW(compacted.parameters())
+    for step in range(1, 5):
+        compacted.update(optimizer, step)
+        assert bool(compacted.layers[1].ffn_output.absorbed) == (step >= 4)
+
+
 def test_the_merged_folder_is_a_standard_bert_with_no_missing_or_unexpected_keys(tmp_path):
     teacher = tiny_bert(4)
     compacted = CompactedBert(teacher, target_shape(teacher.config, 24, 2), strategy="dim").double()
@@ -372,8 +430,10 @@ def test_the_baselines_of_the_same_shape(teachers, tmp_path, capsys):
         "encoder.model.embeddings.word_embeddings.weight"].shape[0], 24)
 
 
-def test_a_kill_mid_compaction_resumes_to_the_uninterrupted_weights(teachers, tmp_path, monkeypatch):
-    argv = lambda out: student_argv(teachers, "ner", out, "wid", "--epochs", "3", "--batch-size", "8")  # noqa: E731
+@pytest.mark.parametrize("absorb", [[], ["--wid-absorb"]])
+def test_a_kill_mid_compaction_resumes_to_the_uninterrupted_weights(teachers, tmp_path, monkeypatch, absorb):
+    argv = lambda out: student_argv(teachers, "ner", out, "wid", "--epochs", "3", "--batch-size", "8",  # noqa: E731
+                                    *absorb)
     assert main(argv(tmp_path / "straight")) == 0
     calls = {"n": 0}
     original = CompactionTask.loss
@@ -392,7 +452,7 @@ def test_a_kill_mid_compaction_resumes_to_the_uninterrupted_weights(teachers, tm
     straight = load_file(str(tmp_path / "straight" / "checkpoint" / "model.safetensors"))
     resumed = load_file(str(tmp_path / "killed" / "checkpoint" / "model.safetensors"))
     assert straight.keys() == resumed.keys() and all(torch.equal(straight[k], resumed[k]) for k in straight)
-    assert int(resumed["encoder.model.step"]) == 15
+    assert int(resumed["encoder.model.step"]) == 15 and bool(resumed["encoder.model.absorbed"]) == bool(absorb)
 
 
 def test_compressing_a_teacher_without_a_transformer_is_a_clear_error(teachers, tmp_path, capsys):

@@ -22,6 +22,8 @@ over ``S_h`` only.  Once the target widths are reached the masks are frozen and 
 evaluation does: the remaining steps train the student at its final shape.  (The reference keeps the masks
 soft for its 400k steps, by which time the pulled entries are gone; over a fine-tuning budget of a few
 thousand steps they are not, and a student cut at the end lost most of its accuracy: benchmarks/results/wid.md.)
+With ``absorb_at_target`` the compactors are then multiplied into the weights (:meth:`CompactedBert.absorb`)
+and the rest of the run fine-tunes the kept weights directly, as the compressed model WID's authors fine-tune.
 
 Evaluation mode, training at the target widths and :meth:`CompactedBert.merge` use the masks at the target
 widths (those of the schedule once it has reached them, else the target-width masks of the current norms).
@@ -230,6 +232,9 @@ class CompactedBert(nn.Module):
         schedule: when the masks are recomputed and how they ramp (:class:`MaskSchedule`).
         lam: how much faster pruned entries are pulled to zero than kept ones learn (the reference's 20).
         penalty: the L2 coefficient ``C`` of the pull.
+        absorb_at_target: :meth:`absorb` the compactors once the target widths are reached (the rest of the run
+            trains the kept weights directly, as a fine-tuning of the merged model; WID's students are fine-tuned
+            after their compression), instead of training through the compactors to the end.
 
     Called as the ``transformers`` model is, ``model(input_ids=(B, T), attention_mask=(B, T))``, it returns
     an object whose ``last_hidden_state`` is ``(B, T, H)`` at the teacher's width ``H`` (the pruned
@@ -238,7 +243,7 @@ class CompactedBert(nn.Module):
 
     def __init__(self, bert: nn.Module, shape: BertShape, layers: Sequence[int] | None = None,
                  strategy: str = "dim", schedule: MaskSchedule = MaskSchedule(), lam: float = 20.0,
-                 penalty: float = 1.0):
+                 penalty: float = 1.0, absorb_at_target: bool = False):
         super().__init__()
         check_bert(bert)
         base = bert.config
@@ -251,7 +256,7 @@ class CompactedBert(nn.Module):
                 strategy == "head" and shape.head_size != self.teacher_shape.head_size):
             raise ValueError(f"shape {shape} does not follow strategy {strategy!r} from {self.teacher_shape}")
         self.shape, self.layer_indices, self.strategy = shape, layers, strategy
-        self.schedule, self.lam, self.penalty = schedule, lam, penalty
+        self.schedule, self.lam, self.penalty, self.absorb_at_target = schedule, lam, penalty, absorb_at_target
         self.config = BertShape(base.hidden_size, base.num_attention_heads, base.intermediate_size,
                                 len(layers)).config(base)  # the model as it runs now: the teacher's widths
         self.base_config = base
@@ -270,6 +275,7 @@ class CompactedBert(nn.Module):
         self.register_buffer("pooler_bias", weight.new_zeros(base.hidden_size) if pooler is None
                              else pooler.dense.bias.detach().clone())
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.register_buffer("absorbed", torch.zeros((), dtype=torch.bool))  # by :meth:`absorb`
         full = self.masks_at(0)
         for name, mask in zip(Masks._fields, full):
             self.register_buffer(f"{name}_mask", mask)
@@ -349,7 +355,8 @@ class CompactedBert(nn.Module):
                 x = layer(x, attend, keep=masks.layer(index))
             return Hidden(x)
         residual, groups = self.kept()  # the model pruned to its kept dimensions, then put back at width H
-        x = self.dropout(self.embedding_norm(F.linear(x, self.embedding_compactor[residual]), kept=residual))
+        x = x[..., residual] if self.absorbed else F.linear(x, self.embedding_compactor[residual])
+        x = self.dropout(self.embedding_norm(x, kept=residual))
         for layer, kept in zip(self.layers, groups):
             x = layer(x, attend, kept=kept, heads=self.shape.heads)
         return Hidden(x.new_zeros(*x.shape[:-1], self.teacher_shape.hidden).index_copy(-1, residual, x))
@@ -389,7 +396,13 @@ class CompactedBert(nn.Module):
             for compactor in self.compactors():
                 if compactor.grad is not None:
                     compactor.grad.add_(compactor, alpha=self.penalty)
-            return
+        else:
+            self._pull_pruned(optimizer)
+        if self.absorb_at_target and step == self.schedule.target_step:
+            self.absorb(optimizer)
+
+    def _pull_pruned(self, optimizer: torch.optim.Optimizer) -> None:
+        """The gradient and first-moment edits of the pruned entries (module docstring)."""
         beta1 = {id(p): group.get("betas", (0.0,))[0] for group in optimizer.param_groups for p in group["params"]}
         for param, keep in self.penalised(self.masks):
             if param.grad is None:
@@ -399,6 +412,28 @@ class CompactedBert(nn.Module):
             moment = optimizer.state.get(param, {}).get("exp_avg")
             if self.lam > 1 and moment is not None:
                 moment.add_(torch.where(keep, 0.0, pull), alpha=(1 - beta1[id(param)]) * (self.lam - 1))
+
+    @torch.no_grad()
+    def absorb(self, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Multiply every compactor into its weights (each map's ``W <- R W L``, ``b <- R b``, each embedding
+        table ``E <- E R_emb^T``; the compactors become identities): the same model, whose kept weights then
+        train directly, at about the cost of the small model.  The absorbed parameters lose their gradients of
+        this step (taken at the old parameterisation) and their ``optimizer`` state (Adam restarts on them)."""
+        linears = [linear for layer in self.layers for linear in layer.maps().values()]
+        for linear in linears:
+            linear.absorb()
+        for name in EMBEDDINGS:
+            table = getattr(self, name).weight
+            table.copy_(table @ self.embedding_compactor.T)
+        self.embedding_compactor.copy_(torch.eye(len(self.embedding_compactor), dtype=self.embedding_compactor.dtype,
+                                                 device=self.embedding_compactor.device))
+        self.absorbed.fill_(True)
+        changed = [*self.compactors(), *(getattr(self, name).weight for name in EMBEDDINGS),
+                   *(p for linear in linears for p in (linear.weight, linear.bias))]
+        for param in changed:
+            param.grad = None
+            if optimizer is not None:
+                optimizer.state.pop(param, None)
 
     # ------------------------------------------------------------------ merge
     @torch.no_grad()

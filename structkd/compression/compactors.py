@@ -33,6 +33,7 @@ class CompactedLinear(nn.Module):
         self.bias = nn.Parameter(linear.bias.detach().clone())
         self.left = nn.Parameter(torch.eye(weight.shape[1], dtype=weight.dtype, device=weight.device))
         self.right = nn.Parameter(torch.eye(weight.shape[0], dtype=weight.dtype, device=weight.device))
+        self.register_buffer("absorbed", torch.zeros((), dtype=torch.bool, device=weight.device))
 
     def forward(self, x: torch.Tensor, kept_in: torch.Tensor | None = None,
                 kept_out: torch.Tensor | None = None) -> torch.Tensor:
@@ -42,9 +43,22 @@ class CompactedLinear(nn.Module):
 
     def narrowed(self, kept_in: torch.Tensor, kept_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The dense ``(R[S_out, :] W L[:, S_in], R[S_out, :] b)`` of the kept index vectors ``S_in``, ``S_out``
-        (the product in the cheapest order: ``torch.linalg.multi_dot``)."""
+        (the product in the cheapest order: ``torch.linalg.multi_dot``; once :meth:`absorb` ran, the compactors are
+        identities and the kept block of ``W`` is read directly)."""
+        if self.absorbed:
+            return self.weight[kept_out][:, kept_in], self.bias[kept_out]
         right = self.right[kept_out]
         return torch.linalg.multi_dot([right, self.weight, self.left[:, kept_in]]), right @ self.bias
+
+    @torch.no_grad()
+    def absorb(self) -> None:
+        """Multiply the compactors into the weights, ``W <- R W L``, ``b <- R b``, ``L = R = I``: the same map,
+        whose narrowed form then costs no product."""
+        self.weight.copy_(self.right @ self.weight @ self.left)
+        self.bias.copy_(self.right @ self.bias)
+        for compactor in (self.left, self.right):
+            compactor.copy_(torch.eye(len(compactor), dtype=compactor.dtype, device=compactor.device))
+        self.absorbed.fill_(True)
 
 
 class MaskedLayerNorm(nn.Module):
