@@ -143,17 +143,14 @@ def train(setup: Setup, task: str, runs: list[Run], args) -> None:
         for name, process in list(running.items()):
             if process.poll() is not None:
                 del running[name]
-                ok = (setup.runs / name / RESULT).exists()
-                if ok:
-                    keep_result(setup, name)
+                ok = (setup.runs / name / RESULT).exists()  # and kept by the worker's execute
                 print(f"{name}: {'finished' if ok else 'FAILED, see ' + name + '.log'}", flush=True)
                 write_report(args)
         while todo and len(running) < args.jobs:
             run = todo.pop(0)
             if args.jobs == 1:
                 started = time.time()
-                execute(setup, SPECS[task], run, args.quiet)
-                keep_result(setup, run.name)
+                execute(setup, SPECS[task], run, args.quiet)  # which keeps its result
                 print(f"{run.name}: finished in {(time.time() - started) / 60:.1f} min", flush=True)
                 write_report(args)
                 continue
