@@ -317,12 +317,13 @@ def machine(device: str = "cpu", threads: int | None = None) -> str:
     return f"{where}, torch {torch.__version__}, {threads or torch.get_num_threads()} threads"
 
 
-def finished(setup: Setup) -> dict[str, dict]:
-    """The results of every finished run, by run name: those kept in ``setup.kept`` (``NAME.json``), then those
-    under ``setup.runs`` (other ``result.json`` files there, such as a peer's, are not runs: their ``name`` is
-    not their folder's)."""
+def finished(setup: Setup, runs: bool = True) -> dict[str, dict]:
+    """The results of every finished run, by run name: those kept in ``setup.kept`` (``NAME.json``), then (with
+    ``runs``) those under ``setup.runs`` (other ``result.json`` files there, such as a peer's, are not runs:
+    their ``name`` is not their folder's)."""
     kept = sorted(setup.kept.glob("*.json")) if setup.kept else []
-    results = [json.loads(path.read_text()) for path in [*kept, *sorted(setup.runs.glob(f"*/{RESULT}"))]]
+    here = sorted(setup.runs.glob(f"*/{RESULT}")) if runs else []
+    results = [json.loads(path.read_text()) for path in [*kept, *here]]
     return {r["name"]: r for r in results if "name" in r}
 
 

@@ -223,7 +223,7 @@ def cell(scores: Scores, split: str) -> str:
 
 def task_section(setup: Setup, task: str) -> list[str]:
     spec, seeds = SPECS[task], setup.seeds
-    results = finished(setup)
+    results = finished(setup, runs=False)  # a runs folder may be shared by both tasks, whose row names are alike
     teacher = results.get(teacher_run(setup, spec, teacher_key(task)).name)
     metric, label = spec.metric, spec.metric_label
     title = {"ner": "NER 1a: MiniLM + CRF teacher -> compressed MiniLM + CRF students (UNER English-EWT)",

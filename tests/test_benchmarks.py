@@ -488,6 +488,10 @@ def test_wid_benchmark_rows_and_a_report_from_kept_results(tmp_path):
     speed = {"models": {"teacher": {"parameters": 9, "speed_32": 10.0, "speed_1": 2.0, "description": "teacher"},
                         "3x192-head": {"parameters": 3, "speed_32": 60.0, "speed_1": 8.0, "description": "3 x 192"}},
              "date": "today", "machine": "test CPU", "code": "git x", "sentences": 400, "other_load": 0.0}
+    # one runs folder for both tasks (--runs): a NER row's run there has the name of a parsing row, no LAS
+    shared = tmp_path / "runs" / "wid-3x192-head-wid-structural+transfer-s0"
+    shared.mkdir(parents=True)
+    (shared / harness.RESULT).write_text(json.dumps({"name": shared.name, "dev": {"f1": 1.0}, "test": {"f1": 1.0}}))
     args = wid.parse_args(["--kept", str(kept), "--results", str(tmp_path / "wid.md"), "--seeds", "2",
                            "--discussion", str(tmp_path / "none.md"), "--runs", str(tmp_path / "runs")])
     wid.speed_path(wid.task_setup(args, "ner")).write_text(json.dumps(speed))
