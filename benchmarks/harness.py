@@ -1022,8 +1022,11 @@ def parse_args(spec: Spec, description: str, default_results: Path, argv=None) -
     parser.add_argument("--quiet", action="store_true", help="no progress bars from the training runs")
     parser.add_argument("--note", action="append", help="a line for the report's header, e.g. where runs were made")
     parser.add_argument("--discussion", type=Path, default=None,
-                        help="a markdown file appended to the report (what the results mean, what was tried)")
+                        help="a markdown file appended to the report (what the results mean, what was tried; "
+                             "default: the report's name with -discussion, beside it, when it exists)")
     args = parser.parse_args(argv)
+    beside = args.results.with_name(f"{args.results.stem}-discussion.md")
+    args.discussion = args.discussion or (beside if beside.exists() else None)
     args.argv = sys.argv[1:] if argv is None else list(argv)
     return args
 

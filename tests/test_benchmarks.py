@@ -198,10 +198,13 @@ def test_report_without_results_says_what_is_missing(tmp_path):
     (tmp_path / "data" / "unlabeled-web").mkdir()
     (tmp_path / "data" / "unlabeled-web" / "atis.txt").symlink_to(DATA / "atis.sample.txt")
     setup = harness.Setup(tmp_path / "data", tmp_path / "runs", 2, harness.TRANSFER, 3, 10, None, "cpu", (0.1,))
+    assert harness.parse_args(parsing.SPEC, "", tmp_path / "report.md", []).discussion is None
+    (tmp_path / "report-discussion.md").write_text("## What the rows mean\n")  # appended by default once it exists
     args = harness.parse_args(parsing.SPEC, "", tmp_path / "report.md", ["--note", "a test note"])
     harness.write_report(setup, parsing.SPEC, {}, [], args)
     report = (tmp_path / "report.md").read_text()
     assert "- note: a test note" in report and "n/a (0 of 2 seeds done)" in report
+    assert report.rstrip().endswith("## What the rows mean")
     assert "## Labelled-fraction protocol" in report and "| 1b | 10% | not yet measured: structural KD 0 of 2 done" in report
     assert f"`unlabeled-web` ({len(read_text(DATA / 'atis.sample.txt')):,} sentences" in report
     assert "Not yet measured: no session has had a teacher and a KD student" in report and "## SuPar biaffine parser" in report
