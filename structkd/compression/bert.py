@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from .compactors import CompactedLinear, MaskedLayerNorm
+from .compactors import CompactedLinear, MaskedLayerNorm, set_identity
 from .schedule import MaskSchedule, head_mask, keep_highest
 
 STRATEGIES = ("dim", "head")
@@ -275,7 +275,6 @@ class CompactedBert(nn.Module):
         self.register_buffer("pooler_bias", weight.new_zeros(base.hidden_size) if pooler is None
                              else pooler.dense.bias.detach().clone())
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
-        self.register_buffer("absorbed", torch.zeros((), dtype=torch.bool))  # by :meth:`absorb`
         full = self.masks_at(0)
         for name, mask in zip(Masks._fields, full):
             self.register_buffer(f"{name}_mask", mask)
@@ -355,7 +354,7 @@ class CompactedBert(nn.Module):
                 x = layer(x, attend, keep=masks.layer(index))
             return Hidden(x)
         residual, groups = self.kept()  # the model pruned to its kept dimensions, then put back at width H
-        x = x[..., residual] if self.absorbed else F.linear(x, self.embedding_compactor[residual])
+        x = x[..., residual] if self.absorbed() else F.linear(x, self.embedding_compactor[residual])
         x = self.dropout(self.embedding_norm(x, kept=residual))
         for layer, kept in zip(self.layers, groups):
             x = layer(x, attend, kept=kept, heads=self.shape.heads)
@@ -425,15 +424,17 @@ class CompactedBert(nn.Module):
         for name in EMBEDDINGS:
             table = getattr(self, name).weight
             table.copy_(table @ self.embedding_compactor.T)
-        self.embedding_compactor.copy_(torch.eye(len(self.embedding_compactor), dtype=self.embedding_compactor.dtype,
-                                                 device=self.embedding_compactor.device))
-        self.absorbed.fill_(True)
+        set_identity(self.embedding_compactor)
         changed = [*self.compactors(), *(getattr(self, name).weight for name in EMBEDDINGS),
                    *(p for linear in linears for p in (linear.weight, linear.bias))]
         for param in changed:
             param.grad = None
             if optimizer is not None:
                 optimizer.state.pop(param, None)
+
+    def absorbed(self) -> bool:
+        """Whether :meth:`absorb` ran (every map records it; the first one answers)."""
+        return bool(self.layers[0].query.absorbed)
 
     # ------------------------------------------------------------------ merge
     @torch.no_grad()

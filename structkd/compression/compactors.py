@@ -57,8 +57,14 @@ class CompactedLinear(nn.Module):
         self.weight.copy_(self.right @ self.weight @ self.left)
         self.bias.copy_(self.right @ self.bias)
         for compactor in (self.left, self.right):
-            compactor.copy_(torch.eye(len(compactor), dtype=compactor.dtype, device=compactor.device))
+            set_identity(compactor)
         self.absorbed.fill_(True)
+
+
+@torch.no_grad()
+def set_identity(compactor: torch.Tensor) -> None:
+    """Make the square ``compactor`` the identity, in place."""
+    compactor.copy_(torch.eye(len(compactor), dtype=compactor.dtype, device=compactor.device))
 
 
 class MaskedLayerNorm(nn.Module):
