@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import example, given, settings, strategies as st
 
+from structkd.structs import NonProjectiveDependencyCRF
 from structkd.structs.matrix_tree import exact_log_partition, lu_log_partition, matrix_tree_log_partition
 
 
@@ -62,6 +63,49 @@ def test_marginals_and_their_derivatives_equal_the_exact_elimination(seed, n, ba
     (fast_marginals, fast_curvature), (exact_marginals, exact_curvature) = derivatives
     assert torch.allclose(fast_marginals, exact_marginals, atol=1e-9)
     assert torch.allclose(fast_curvature, exact_curvature, atol=1e-8)
+
+
+def exact_derivatives(phi, lengths, multiroot, direction):
+    """Log Z, marginals and ``H d`` by autograd through the exact elimination."""
+    leaf = phi.detach().requires_grad_()
+    log_z = exact_log_partition(leaf, lengths, multiroot)
+    (marginals,) = torch.autograd.grad(log_z.sum(), leaf, create_graph=True)
+    (curvature,) = torch.autograd.grad((marginals * direction).sum(), leaf)
+    return log_z.detach(), marginals.detach(), curvature
+
+
+@settings(max_examples=60, deadline=None)
+@given(**CASES)
+@example(seed=8, n=12, batch=5, scale=50.0, multiroot=False, padded=False)
+def test_closed_form_derivatives_equal_autograd_through_the_exact_elimination(seed, n, batch, scale, multiroot,
+                                                                             padded):
+    """``NonProjectiveDependencyCRF.derivatives``: the fast path's closed form where it is trusted (no second
+    factorization), autograd through the exact path elsewhere; with and without a direction."""
+    phi, lengths = scores(seed, batch, min(n, 12), scale, padded)
+    phi[:, 2, 1] = float("-inf")  # a forbidden arc: its marginal and curvature are 0, not NaN
+    direction = torch.randn_like(phi)
+    dist = NonProjectiveDependencyCRF(phi, lengths, multiroot)
+    log_z, marginals, curvature = dist.derivatives(direction)
+    expected = exact_derivatives(phi.clamp(min=-1e5), lengths, multiroot, direction)
+    assert torch.allclose(log_z, expected[0], rtol=1e-12, atol=1e-8)
+    assert torch.allclose(marginals, expected[1], atol=1e-9)
+    assert torch.allclose(curvature, expected[2], atol=1e-8)
+    assert (marginals[:, 2, 1] == 0).all() and (curvature[:, 2, 1] == 0).all()
+    assert torch.equal(dist.derivatives()[1], marginals) and dist.derivatives()[2] is None
+
+
+def test_closed_form_derivatives_of_a_mixed_float32_batch_keep_its_dtype():
+    """A float32 batch with a refused row (planted cycles) and a padded fast row: float32 out, equal to the
+    float64 values."""
+    cycles, _ = planted_cycles(batch=1, n=5)
+    benign, _ = scores(9, 1, 5, 1.0, padded=False)
+    phi, lengths, direction = torch.cat((cycles, benign)), torch.tensor([5, 3]), torch.randn(2, 6, 6)
+    assert lu_log_partition(phi, lengths)[1].tolist() == [False, True]
+    single = NonProjectiveDependencyCRF(phi.float(), lengths).derivatives(direction.float())
+    double = NonProjectiveDependencyCRF(phi.float().double(), lengths).derivatives(direction.double())
+    for value, expected in zip(single, double):
+        assert value.dtype == torch.float32
+        assert torch.allclose(value.double(), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("multiroot", [False, True])

@@ -35,12 +35,14 @@ however peaked the scores; a Python-level loop over the words, used for the sent
 :func:`matrix_tree_log_partition` runs the fast path on the batch and the exact path on the rest.  Both are
 differentiable twice; the fast path's gradient is the closed form of :func:`_weight_gradient` (one inverse
 from the same factors, whose triangular solves also add terms of one sign), not autograd through the
-factorization.  A padding word hangs from word 1 with weight 1 (a factor 1 in every
+factorization; :func:`fast_derivatives` gives the marginals and Hessian-vector products (reverse KL's gradient)
+from the same factors.  A padding word hangs from word 1 with weight 1 (a factor 1 in every
 tree), so a padded batch gives the same values as each sentence alone.
 """
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -76,6 +78,53 @@ def lu_log_partition(phi: torch.Tensor, lengths: torch.Tensor, multiroot: bool =
     return _FastLogPartition.apply(phi, lengths, multiroot)
 
 
+def fast_derivatives(phi: torch.Tensor, lengths: torch.Tensor, multiroot: bool = False,
+                     direction: torch.Tensor | None = None):
+    """The fast path's ``(log Z (B,), mu, H d, trusted (B,))``, detached, in closed form: ``mu`` the arc
+    marginals (shaped as ``phi``) and, for a ``direction`` ``d`` of that shape, ``H d``, the Hessian of log Z
+    times ``d`` (None without a direction).  Needs ``N >= 2``; the rows where ``trusted`` is False hold
+    values that may be wrong by any amount (as in :func:`lu_log_partition`).
+
+    With ``g(w, G) = d log Z / d w`` (:func:`_weight_gradient`, a function of the weights ``w`` and of the
+    inverse ``G`` of ``A(w) = D(r) + L`` or ``M``, linear in ``w``), ``mu = g * w`` and ``H d`` is the
+    gradient of ``<mu, d>`` in the scores, ``w * d<mu, d>/dw``, taken backwards from the factors already
+    computed::
+
+        d<mu, d>/dw = g * d + (D_w g)^* (w * d) + A^*(-G^T (D_G g)^* (w * d) G^T)
+
+    (``^*`` an adjoint: ``A^*`` that of the linear map ``w -> A(w)``): a backward pass through :func:`_weight_gradient` and
+    :func:`_laplacian` alone, two matrix products, and no second factorization.
+    """
+    phi = phi.detach()
+    factors = _factor(phi, lengths, multiroot, with_inverse=True)
+    weights, inverse = factors.weights, factors.inverse
+    kept = (length_mask(lengths, weights.shape[1]) & factors.trusted.unsqueeze(-1)).unsqueeze(-1)  # (B, n, 1)
+    if direction is None:
+        grad = _weight_gradient(weights, inverse, multiroot, factors.solved, factors.total)
+        return factors.log_z.to(phi.dtype), _arc_layout(grad * weights, kept, phi.dtype), None, factors.trusted
+    # padding words' hang arcs (weight 1, not a score) do not move
+    moved = direction[:, 1:].to(weights.dtype).masked_fill(~kept, 0.0)
+    with torch.enable_grad():
+        leaves = weights.requires_grad_(), inverse.requires_grad_()
+        grad = _weight_gradient(*leaves, multiroot)
+        by_weights, by_inverse = torch.autograd.grad(grad, leaves, grad_outputs=weights * moved,
+                                                     allow_unused=True)  # multiroot: g depends on G only
+        transposed = inverse.detach().transpose(-1, -2)
+        (by_matrix,) = torch.autograd.grad(_laplacian(weights, multiroot), weights,
+                                           grad_outputs=-(transposed @ by_inverse @ transposed))
+    grad, weights = grad.detach(), weights.detach()
+    by_weights = by_matrix if by_weights is None else by_weights.add_(by_matrix)
+    hessian_d = weights * by_weights.addcmul_(grad, moved)
+    return (factors.log_z.to(phi.dtype), _arc_layout(grad * weights, kept, phi.dtype),
+            _arc_layout(hessian_d, kept, phi.dtype), factors.trusted)
+
+
+def _arc_layout(values: torch.Tensor, kept: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``(B, n, n+1)`` per-word values -> ``(B, n+1, n+1)`` in ``dtype``, 0 on the root row and on the rows
+    not ``kept``."""
+    return torch.nn.functional.pad(values.masked_fill(~kept, 0.0), (0, 0, 1, 0)).to(dtype)
+
+
 def shifted_scores(phi: torch.Tensor, lengths: torch.Tensor):
     """Float64 ``(B, N, N+1)`` arc scores less their row maxima (row ``m-1`` holds the heads of word ``m``,
     root first; ``-inf`` on the arcs no tree has) and the ``(B,)`` total shift ``sum_m c_m``.  A padding
@@ -103,6 +152,46 @@ def _laplacian(weights: torch.Tensor, multiroot: bool) -> torch.Tensor:
     return laplacian
 
 
+class _Factors(NamedTuple):
+    """What the fast path computes for a batch (float64): ``log_z`` and ``trusted`` ``(B,)``, the shifted
+    ``weights`` ``(B, n, n+1)``, the ``inverse`` of ``D(r) + L`` or ``M`` (None unless asked for) and, for a
+    single root, ``solved`` = ``z`` ``(B, n-1, 1)`` and ``total`` = ``s`` ``(B,)`` (see
+    :func:`_weight_gradient`)."""
+
+    log_z: torch.Tensor
+    trusted: torch.Tensor
+    weights: torch.Tensor
+    inverse: torch.Tensor | None
+    solved: torch.Tensor | None
+    total: torch.Tensor | None
+
+
+def _factor(phi: torch.Tensor, lengths: torch.Tensor, multiroot: bool, with_inverse: bool) -> _Factors:
+    """One batched LU of the transposed Laplacian, log Z from its pivots and each pivot's check (module
+    docstring); the inverse too when ``with_inverse``."""
+    scores, shift = shifted_scores(phi, lengths)
+    weights = scores.exp_()
+    lu, pivots, info = torch.linalg.lu_factor_ex(_laplacian(weights, multiroot).transpose(-1, -2))
+    failed = (info != 0) | (pivots < 1).any(-1)  # singular, or factors LAPACK left undefined (NaN input)
+    if failed.any():  # such rows are refused below; identity factors keep the solves defined meanwhile
+        eye = torch.eye(lu.shape[-1], dtype=lu.dtype, device=lu.device)
+        lu = torch.where(failed.view(-1, 1, 1), eye, lu)
+        pivots = torch.where(failed.view(-1, 1), torch.arange(1, lu.shape[-1] + 1, dtype=pivots.dtype,
+                                                              device=pivots.device), pivots)
+    log_z = lu.diagonal(dim1=-2, dim2=-1).log().sum(-1) + shift
+    inverse = _inverse(lu, pivots) if with_inverse else None
+    solved = total = None
+    if not multiroot:  # M^T z = W[1, 2:];  log Z += log(s),  s = r_1 + r_{2:} . z
+        solved = (torch.linalg.lu_solve(lu, pivots, weights[:, 0, 2:].unsqueeze(-1)) if inverse is None
+                  else _solved(weights, inverse))
+        total = _total(weights, solved)
+        log_z += total.log()
+    # A pivot that is not positive (a row exchange or cancellation past zero) makes log Z NaN.
+    residual = _pivot_residual(lu, weights[..., 0] if multiroot else weights[:, 1:, 1])
+    trusted = (residual <= TRUST) & torch.isfinite(log_z) & ~failed
+    return _Factors(log_z, trusted, weights, inverse, solved, total)
+
+
 class _FastLogPartition(torch.autograd.Function):
     """``phi (B, N+1, N+1), lengths -> (log Z (B,), trusted (B,))`` by LU (module docstring).  The gradient,
     the arc marginals, is the closed form of :func:`_weight_gradient` times the weights, and 0 on the rows
@@ -110,35 +199,16 @@ class _FastLogPartition(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, phi, lengths, multiroot):
-        scores, shift = shifted_scores(phi, lengths)
-        weights = scores.exp_()
-        lu, pivots, info = torch.linalg.lu_factor_ex(_laplacian(weights, multiroot).transpose(-1, -2))
-        failed = (info != 0) | (pivots < 1).any(-1)  # singular, or factors LAPACK left undefined (NaN input)
-        if failed.any():  # such rows are refused below; identity factors keep the solves defined meanwhile
-            eye = torch.eye(lu.shape[-1], dtype=lu.dtype, device=lu.device)
-            lu = torch.where(failed.view(-1, 1, 1), eye, lu)
-            pivots = torch.where(failed.view(-1, 1), torch.arange(1, lu.shape[-1] + 1, dtype=pivots.dtype,
-                                                                  device=pivots.device), pivots)
-        log_z = lu.diagonal(dim1=-2, dim2=-1).log().sum(-1) + shift
-        # the inverse the gradient needs, now when a gradient will be asked for: it also gives z below
-        inverse = _inverse(lu, pivots) if ctx.needs_input_grad[0] else None
-        solved = total = None
-        if not multiroot:  # M^T z = W[1, 2:];  log Z += log(s),  s = r_1 + r_{2:} . z
-            solved = (torch.linalg.lu_solve(lu, pivots, weights[:, 0, 2:].unsqueeze(-1)) if inverse is None
-                      else _solved(weights, inverse))
-            total = _total(weights, solved)
-            log_z += total.log()
-        # A pivot that is not positive (a row exchange or cancellation past zero) makes log Z NaN.
-        residual = _pivot_residual(lu, weights[..., 0] if multiroot else weights[:, 1:, 1])
-        trusted = (residual <= TRUST) & torch.isfinite(log_z) & ~failed
+        # the inverse the gradient needs, now when a gradient will be asked for: it also gives z
+        factors = _factor(phi, lengths, multiroot, with_inverse=ctx.needs_input_grad[0])
         ctx.multiroot = multiroot
-        ctx.save_for_backward(phi, lengths, weights, inverse, trusted, solved, total)
-        ctx.mark_non_differentiable(trusted)
-        return log_z.to(phi.dtype), trusted
+        ctx.save_for_backward(phi, lengths, *factors[1:])
+        ctx.mark_non_differentiable(factors.trusted)
+        return factors.log_z.to(phi.dtype), factors.trusted
 
     @staticmethod
     def backward(ctx, grad, _):
-        phi, lengths, weights, inverse, trusted, solved, total = ctx.saved_tensors
+        phi, lengths, trusted, weights, inverse, solved, total = ctx.saved_tensors
         # the words of trusted rows: padding words' hang arcs and refused rows get no gradient
         kept = (length_mask(lengths, weights.shape[1]) & trusted.unsqueeze(-1)).unsqueeze(-1)  # (B, n, 1)
         if torch.is_grad_enabled():  # a second derivative is wanted: everything again, differentiably in phi
@@ -146,9 +216,8 @@ class _FastLogPartition(torch.autograd.Function):
             matrix = _laplacian(weights, ctx.multiroot)
             eye = torch.eye(matrix.shape[-1], dtype=matrix.dtype, device=matrix.device)
             inverse = _MMatrixInverse.apply(torch.where(trusted.view(-1, 1, 1), matrix, eye))
-            marginals = _weight_gradient(weights, inverse, ctx.multiroot) * weights
-            marginals = torch.nn.functional.pad(marginals.masked_fill(~kept, 0.0), (0, 0, 1, 0))
-            return marginals.to(phi.dtype) * grad.view(-1, 1, 1), None, None
+            marginals = _arc_layout(_weight_gradient(weights, inverse, ctx.multiroot) * weights, kept, phi.dtype)
+            return marginals * grad.view(-1, 1, 1), None, None
         full = weights.new_empty(phi.shape)
         full[:, 0] = 0  # the root row; _weight_gradient writes every other entry
         marginals = _weight_gradient(weights, inverse, ctx.multiroot, solved, total, out=full[:, 1:]).mul_(weights)
@@ -205,7 +274,7 @@ def _pivot_residual(lu: torch.Tensor, slack: torch.Tensor) -> torch.Tensor:
 
 def _weight_gradient(weights, inverse, multiroot, solved=None, total=None, out=None) -> torch.Tensor:
     """``(B, n, n+1)`` d log Z / d weights, written into ``out`` (a new tensor if None; then the result
-    is differentiable in ``weights`` and ``inverse``), from ``inverse`` = ``(D(r) + L)^{-1}`` or ``M^{-1}``.
+    is differentiable in ``weights`` and ``inverse``, by autograd or forward AD), from ``inverse`` = ``(D(r) + L)^{-1}`` or ``M^{-1}``.
 
     Multiroot, ``A = D(r) + L``, ``G = A^{-1}``: d/dr_m = G[m, m] and d/dW[m, h] = G[m, m] - G[h, m].
     Single root, ``z = M^{-T} W[1, 2:]`` and ``s = r_1 + r_{2:} . z`` (``solved`` ``(B, n-1, 1)`` and ``total``
@@ -214,12 +283,13 @@ def _weight_gradient(weights, inverse, multiroot, solved=None, total=None, out=N
     d/dr_m = z_m / s; and for word 1: d/dr_1 = 1 / s, d/dW[1, j] = u_j / s.  The diagonal ``W[m, m]`` gets 0
     (``G[m, m] - G[m, m]``), and so does ``W[1, 1]``.
     """
-    out = weights.new_empty(weights.shape) if out is None else out
+    differentiable = out is None
+    out = weights.new_empty(weights.shape) if differentiable else out
     transposed = inverse.transpose(-1, -2)
     if multiroot:
         own = inverse.diagonal(dim1=-2, dim2=-1).unsqueeze(-1)
         out[..., :1] = own
-        _difference(own, transposed, out[..., 1:])
+        _difference(own, transposed, out[..., 1:], differentiable)
         return out
     roots = weights[:, 1:, :1]
     if solved is None:
@@ -233,7 +303,7 @@ def _weight_gradient(weights, inverse, multiroot, solved=None, total=None, out=N
     out[:, :1, 2:] = spread.transpose(-1, -2)
     out[:, 1:, :1] = solved / scale
     out[:, 1:, 1:2] = own
-    _difference(own, transposed, out[:, 1:, 2:]).addcmul_(solved, spread.transpose(-1, -2))
+    _difference(own, transposed, out[:, 1:, 2:], differentiable).addcmul_(solved, spread.transpose(-1, -2))
     return out
 
 
@@ -247,10 +317,10 @@ def _total(weights: torch.Tensor, solved: torch.Tensor) -> torch.Tensor:
     return torch.baddbmm(weights[:, :1, :1], weights[:, 1:, :1].transpose(-1, -2), solved).view(-1)
 
 
-def _difference(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """``out[...] = a - b``: straight into ``out`` when no graph is recorded, by assignment (differentiable)
-    when one is."""
-    if torch.is_grad_enabled():
+def _difference(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, differentiable: bool) -> torch.Tensor:
+    """``out[...] = a - b``: by assignment when ``differentiable`` (autograd and forward AD follow it),
+    else straight into ``out``."""
+    if differentiable:
         out[...] = a - b
         return out
     return torch.sub(a, b, out=out)

@@ -17,9 +17,9 @@ import torch
 from torch.distributions.utils import lazy_property
 from torch_struct.semirings import LogSemiring
 
-from .base import DynamicProgram, Factorization
+from .base import DynamicProgram, Factorization, _finite
 from .local import head_mask, heads_to_arcs, semiring_masked
-from .matrix_tree import matrix_tree_log_partition
+from .matrix_tree import fast_derivatives, matrix_tree_log_partition
 from ..decoders import eisner
 from .mst import mst
 
@@ -186,6 +186,24 @@ class NonProjectiveDependencyCRF(TreeFactorization):
     """
 
     struct = MatrixTree
+
+    def derivatives(self, direction: torch.Tensor | None = None):
+        """As :meth:`Factorization.derivatives`, in closed form on the sentences the LU fast path trusts
+        (:func:`~structkd.structs.matrix_tree.fast_derivatives`: ``H d`` from ``dG = -G dA G``, no backward
+        pass), by autograd through the exact elimination on the others."""
+        phi = self.log_potentials
+        if phi.shape[-1] < 3:  # one word: no LU
+            return super().derivatives(direction)
+        log_z, mu, hessian_d, trusted = fast_derivatives(_finite(phi.detach()), self.lengths, self.multiroot,
+                                                         direction)
+        if not trusted.all():
+            rows = (~trusted).nonzero().squeeze(-1)
+            refused = NonProjectiveDependencyCRF(phi[rows], self.lengths[rows], self.multiroot)
+            exact = Factorization.derivatives(refused, None if direction is None else direction[rows])
+            for value, part in zip((log_z, mu, hessian_d), exact):
+                if value is not None:
+                    value[rows] = part
+        return log_z, mu, hessian_d
 
     @lazy_property
     def entropy(self) -> torch.Tensor:
