@@ -5,7 +5,9 @@ decay and word dropout help, and what structural KD, token-level KD and teacher-
 (``unlabeled-web``) add, for the BiLSTM + CRF student of scenario 1a and its MiniLM + CRF teacher (the NER
 benchmark's ``teacher-crf``), all at one budget: 6 epochs, AdamW 2e-3, batch 32, seed 0 (seeds 1 and 2 also
 for gold only and structural KD + transfer text, to show the seed noise).  The labelled-fraction rows keep the
-gold of 10% of the training sentences.  The choices are made on dev; each row's test F1 is read
+gold of 10% of the training sentences.  The last rows try the temperature for scenario 2a (the BiLSTM + MaxEnt
+student of the same teacher; its temperature-1 row is the NER benchmark's ``2a-structural+transfer-s0``, the
+same arguments).  The choices are made on dev; each row's test F1 is read
 once, after training, and shown beside it (one seed: the benchmarks give the 3-seed figures).
 
 Every row is one ``structkd train ner`` / ``structkd distill ner`` call into ``--runs/NAME``: finished rows are
@@ -48,7 +50,8 @@ def distill(teacher: str, objective: str, *extra: str) -> list[str]:
 
 def rows(teacher: str, data: Path, runs: Path) -> list[tuple[str, str, list[str]]]:
     """``(name, what it measures, CLI arguments)`` of every row, in report order."""
-    web = ["--transfer", str(data / "unlabeled-web"), "--teacher-cache", str(runs / "cache" / "crf-crf-structural-web")]
+    web, web_maxent = (["--transfer", str(data / "unlabeled-web"), "--teacher-cache", str(runs / "cache" / cache)]
+                       for cache in ("crf-crf-structural-web", "crf-maxent-structural-web"))
     return [
         ("gold-none", "gold only, no pretrained vectors", gold("none")),
         ("gold-subword", "gold only, the teacher's pooled subword vectors", gold("subword")),
@@ -75,6 +78,11 @@ def rows(teacher: str, data: Path, runs: Path) -> list[tuple[str, str, list[str]
          distill(teacher, "structural", *web, "--temperature", "2")),
         ("1a-structural+web-10ep", "structural KD + unlabeled-web, 10 epochs (is 6 enough?)",
          distill(teacher, "structural", *web, "--epochs", "10")),
+        # scenario 2a (BiLSTM + MaxEnt student of the CRF teacher): the temperature (the reference uses 5 there)
+        *((f"2a-structural+web{'' if t == '1' else '-T' + t}",
+           f"scenario 2a (MaxEnt student): structural KD + unlabeled-web, temperature {t} (local)",
+           distill(teacher, "structural", *web_maxent, "--student-head", "maxent", "--temperature", t))
+          for t in ("1", "2", "5")),
     ]
 
 
@@ -90,7 +98,7 @@ def report(runs: Path, table_rows: list[tuple[str, str, list[str]]], command: st
         lines.append([name, what, f"{result['score']:.2f}", test_f1, str(result["epoch"]),
                       f"{result['seconds'] / 60:.0f}"])
     return [
-        "# structkd: the BiLSTM student recipe, a dev sweep (UNER English-EWT, scenario 1a)", "",
+        "# structkd: the BiLSTM student recipe, a dev sweep (UNER English-EWT, scenarios 1a and 2a)", "",
         f"- report written {datetime.datetime.now().isoformat(timespec='seconds')} by `{command}` ({code_version()})",
         f"- runs trained on: {machine(threads=1)} per run, two runs side by side",
         "- every row: seed 0 unless it names another, at most 6 epochs unless it names another number, AdamW 2e-3, batch 32, best dev F1 epoch kept; the recipe was chosen "
