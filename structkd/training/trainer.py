@@ -177,6 +177,16 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def adamw(groups: list[dict], lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW over parameter ``groups``, fused where torch has a fused kernel for every parameter (floating point,
+    on CPU or CUDA): the same update in one pass over each tensor.  On CPU the default loops over the update's
+    steps tensor by tensor; with a student's 11M-entry word table that took about 10x as long as the fused
+    update (166 ms against 16 ms a step, one thread)."""
+    params = [p for group in groups for p in group["params"]]
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, fused=fused or None)
+
+
 class Trainer:
     """Fits a :class:`Task` on training examples, selecting the best epoch on dev.
 
@@ -193,7 +203,7 @@ class Trainer:
         self.show_progress = show_progress and distributed.is_main
         groups = (task.parameter_groups() if hasattr(task, "parameter_groups")
                   else [{"params": [p for p in task.model.parameters() if p.requires_grad]}])
-        self.optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = adamw(groups, config.lr, config.weight_decay)
 
     def fit(self, train, dev: Sequence, resume: bool = False) -> dict:
         """Train on ``train`` (a sequence of examples, each seen once an epoch, or a sampler of
