@@ -8,6 +8,8 @@ from safetensors.torch import load_file, save_file
 
 from structkd import MaxEnt, gold_loss
 from structkd.training import CheckpointError, RunExistsError, TrainConfig, Trainer, batches, load_checkpoint
+from structkd.training.checkpoint import save_checkpoint
+from structkd.training.trainer import adamw
 
 
 class TokenClassifier:
@@ -97,6 +99,31 @@ def test_checkpoint_restores_optimizer_state_and_reports_missing_files(tmp_path)
     (tmp_path / "run" / "checkpoint" / "optimizer.json").unlink()
     with pytest.raises(CheckpointError, match="missing optimizer.json"):
         load_checkpoint(tmp_path / "run" / "checkpoint", task.model, optimizer)
+
+
+def test_a_checkpoint_of_the_unfused_update_resumes_with_the_fused_one(tmp_path):
+    """A run checkpointed by the per-tensor AdamW loop resumes with the trainer's fused kernel and its state:
+    the next update equals the loop's own."""
+    torch.manual_seed(0)
+    model, twin = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    twin.load_state_dict(model.state_dict())
+    looped = torch.optim.AdamW(model.parameters(), lr=0.1, foreach=False)
+    for _ in range(3):
+        model(torch.randn(5, 4)).square().sum().backward()
+        looped.step()
+    save_checkpoint(tmp_path / "checkpoint", model, looped, {"epoch": 1})
+    fused = adamw([{"params": list(twin.parameters())}], lr=0.5, weight_decay=0.0)
+    load_checkpoint(tmp_path / "checkpoint", twin, fused)
+    assert [group["fused"] for group in fused.param_groups] == [True]
+    assert fused.param_groups[0]["lr"] == 0.1  # the run's own settings come back
+    inputs, before = torch.randn(5, 4), twin.weight.detach().clone()
+    for net, optimizer in ((model, looped), (twin, fused)):
+        optimizer.zero_grad()
+        net(inputs).square().sum().backward()
+        optimizer.step()
+    for mine, theirs in zip(twin.parameters(), model.parameters()):
+        assert torch.allclose(mine, theirs, atol=1e-6)
+    assert not torch.allclose(twin.weight, before, atol=1e-3)  # the step moved it
 
 
 def test_batches_cover_every_example_once_and_group_similar_sizes():

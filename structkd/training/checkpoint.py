@@ -77,7 +77,7 @@ def load_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer: torch
     try:
         model.load_state_dict(load_file(str(folder / MODEL)))
         meta = json.loads((folder / OPTIMIZER_META).read_text())
-        optimizer.load_state_dict(_join_optimizer_state(load_file(str(folder / OPTIMIZER)), meta))
+        _load_optimizer(optimizer, _join_optimizer_state(load_file(str(folder / OPTIMIZER)), meta))
         torch.set_rng_state(load_file(str(folder / RNG))["torch"])
         state = json.loads((folder / TRAINER).read_text())
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
@@ -85,6 +85,21 @@ def load_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer: torch
                               f"with, or start it again in a new --output): {' '.join(str(err).split())}") from err
     random.setstate(_python_rng(state.pop("python_rng")))
     return state
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict) -> None:
+    """``optimizer.load_state_dict(saved)``, keeping the optimizer's own kernel choice (``fused``, ``foreach``):
+    how the update is computed is not part of the run's state, and a run started before the fused update
+    became the default resumes with it.  A fused update keeps its step counts on the parameters' device."""
+    kernels = [{key: group[key] for key in ("fused", "foreach") if key in group} for group in optimizer.param_groups]
+    optimizer.load_state_dict(saved)
+    for group, kernel in zip(optimizer.param_groups, kernels):
+        group.update(kernel)
+        if group.get("fused"):
+            for param in group["params"]:
+                state = optimizer.state.get(param, {})
+                if torch.is_tensor(state.get("step")):
+                    state["step"] = state["step"].to(param.device, torch.float32)
 
 
 def _jsonable_rng(state: tuple) -> list:
