@@ -7,7 +7,8 @@ benchmark's ``teacher-crf``), all at one budget: 6 epochs, AdamW 2e-3, batch 32,
 for gold only and structural KD + transfer text, to show the seed noise).  The labelled-fraction rows keep the
 gold of 10% of the training sentences.  The last rows try the temperature for scenario 2a (the BiLSTM + MaxEnt
 student of the same teacher; its temperature-1 row is the NER benchmark's ``2a-structural+transfer-s0``, the
-same arguments).  The choices are made on dev; each row's test F1 is read
+same arguments), and the budget of the labelled-fraction protocol (6 epochs over 30% of the sentences against 20,
+the full-data run's number of steps).  The choices are made on dev; each row's test F1 is read
 once, after training, and shown beside it (one seed: the benchmarks give the 3-seed figures).
 
 Every row is one ``structkd train ner`` / ``structkd distill ner`` call into ``--runs/NAME``: finished rows are
@@ -35,6 +36,9 @@ TRAIN = "UNER_English-EWT/en_ewt-ud-train.prerelease.iob2"
 DEV = "UNER_English-EWT/en_ewt-ud-dev.iob2"
 TEST = "UNER_English-EWT/en_ewt-ud-test.iob2"
 BUDGET = ["--epochs", "6", "--lr", "2e-3"]
+#: (row tag, epochs, patience) of the labelled-fraction rows: 6 epochs over 30% of the training sentences make 30%
+#: of the full-data run's steps; 20 epochs (patience scaled alike) match them
+FRACTION_BUDGETS = (("", "6", "3"), ("-20ep", "20", "10"))
 def gold(vectors: str = "glove", schedule: str = "linear", dropout: str = "0.1", *extra: str) -> list[str]:
     """Gold training of the student with the recipe's word inputs (``STUDENT_INPUTS``), but for ``vectors``,
     ``dropout`` and the learning-rate ``schedule``."""
@@ -78,6 +82,13 @@ def rows(teacher: str, data: Path, runs: Path) -> list[tuple[str, str, list[str]
          distill(teacher, "structural", *web, "--temperature", "2")),
         ("1a-structural+web-10ep", "structural KD + unlabeled-web, 10 epochs (is 6 enough?)",
          distill(teacher, "structural", *web, "--epochs", "10")),
+        # the labelled-fraction protocol's budget (its 6-epoch rows are the NER benchmark's seed-0 runs)
+        *((f"gold-glove-gold30{tag}", f"gold only on 30% of train, {epochs} epochs",
+           gold("glove", "linear", "0.1", "--gold-fraction", "0.3", "--epochs", epochs, "--patience", patience))
+          for tag, epochs, patience in FRACTION_BUDGETS),
+        *((f"1a-structural+web-gold30{tag}", f"structural KD + unlabeled-web, gold on 30% of train, {epochs} epochs",
+           distill(teacher, "structural", *web, "--gold-fraction", "0.3", "--epochs", epochs, "--patience", patience))
+          for tag, epochs, patience in FRACTION_BUDGETS),
         # scenario 2a (BiLSTM + MaxEnt student of the CRF teacher): the temperature (the reference uses 5 there)
         *((f"2a-structural+web{'' if t == '1' else '-T' + t}",
            f"scenario 2a (MaxEnt student): structural KD + unlabeled-web, temperature {t} (local)",
