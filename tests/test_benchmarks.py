@@ -570,3 +570,12 @@ def test_kd_method_benchmarks_rows_and_verdicts_from_kept_results(tmp_path):
                or "**missed**: -0.00 F1 (seed deviation 1.00, provisional: 2 and 3 of 3 seeds)" in line for line in lines)
     assert any("| IKD, the teacher's scorer adapting (exact exam every 4 steps) | 71.00 ± 0.71 (2 seeds) | "
                "71.00 ± 0.71 (2 seeds) | 1.2 |" in line for line in lines)  # (20 + 5) minutes / 20 epochs
+
+
+def test_the_supar_section_falls_back_on_the_kept_result_when_the_runs_folder_lacks_it(tmp_path):
+    """A fresh runs folder still reports SuPar's kept result (benchmarks/results/supar-biaffine.json), whose timed
+    structkd parser folder is long gone: its structure comes from the folder's path."""
+    section = "\n".join(parsing.supar_section(setup_for(tmp_path)))
+    kept = json.loads(parsing.SUPAR_KEPT.read_text())
+    assert "Not run yet" not in section and f"{kept['scores']['test']['las']:.2f}" in section
+    assert "structkd BiLSTM head-selection" in section and "need not be a tree" in section
