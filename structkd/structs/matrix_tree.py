@@ -92,13 +92,13 @@ def fast_derivatives(phi: torch.Tensor, lengths: torch.Tensor, multiroot: bool =
 
         d<mu, d>/dw = g * d + (D_w g)^* (w * d) + A^*(-G^T (D_G g)^* (w * d) G^T)
 
-    (``^*`` an adjoint: ``A^*`` that of the linear map ``w -> A(w)``): a backward pass through :func:`_weight_gradient` and
-    :func:`_laplacian` alone, two matrix products, and no second factorization.
+    (``^*`` an adjoint: ``A^*`` that of the linear map ``w -> A(w)``): a backward pass through
+    :func:`_weight_gradient` and :func:`_laplacian` alone, two matrix products, and no second factorization.
     """
     phi = phi.detach()
     factors = _factor(phi, lengths, multiroot, with_inverse=True)
     weights, inverse = factors.weights, factors.inverse
-    kept = (length_mask(lengths, weights.shape[1]) & factors.trusted.unsqueeze(-1)).unsqueeze(-1)  # (B, n, 1)
+    kept = _kept_words(lengths, factors.trusted, weights.shape[1])
     if direction is None:
         grad = _weight_gradient(weights, inverse, multiroot, factors.solved, factors.total)
         return factors.log_z.to(phi.dtype), _arc_layout(grad * weights, kept, phi.dtype), None, factors.trusted
@@ -117,6 +117,12 @@ def fast_derivatives(phi: torch.Tensor, lengths: torch.Tensor, multiroot: bool =
     hessian_d = weights * by_weights.addcmul_(grad, moved)
     return (factors.log_z.to(phi.dtype), _arc_layout(grad * weights, kept, phi.dtype),
             _arc_layout(hessian_d, kept, phi.dtype), factors.trusted)
+
+
+def _kept_words(lengths: torch.Tensor, trusted: torch.Tensor, n: int) -> torch.Tensor:
+    """``(B, n, 1)`` True on the words of trusted rows: padding words' hang arcs and refused rows get no
+    derivatives from the fast path."""
+    return (length_mask(lengths, n) & trusted.unsqueeze(-1)).unsqueeze(-1)
 
 
 def _arc_layout(values: torch.Tensor, kept: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -209,8 +215,7 @@ class _FastLogPartition(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad, _):
         phi, lengths, trusted, weights, inverse, solved, total = ctx.saved_tensors
-        # the words of trusted rows: padding words' hang arcs and refused rows get no gradient
-        kept = (length_mask(lengths, weights.shape[1]) & trusted.unsqueeze(-1)).unsqueeze(-1)  # (B, n, 1)
+        kept = _kept_words(lengths, trusted, weights.shape[1])
         if torch.is_grad_enabled():  # a second derivative is wanted: everything again, differentiably in phi
             weights = shifted_scores(phi, lengths)[0].exp()
             matrix = _laplacian(weights, ctx.multiroot)
@@ -274,7 +279,7 @@ def _pivot_residual(lu: torch.Tensor, slack: torch.Tensor) -> torch.Tensor:
 
 def _weight_gradient(weights, inverse, multiroot, solved=None, total=None, out=None) -> torch.Tensor:
     """``(B, n, n+1)`` d log Z / d weights, written into ``out`` (a new tensor if None; then the result
-    is differentiable in ``weights`` and ``inverse``, by autograd or forward AD), from ``inverse`` = ``(D(r) + L)^{-1}`` or ``M^{-1}``.
+    is differentiable in ``weights`` and ``inverse``), from ``inverse`` = ``(D(r) + L)^{-1}`` or ``M^{-1}``.
 
     Multiroot, ``A = D(r) + L``, ``G = A^{-1}``: d/dr_m = G[m, m] and d/dW[m, h] = G[m, m] - G[h, m].
     Single root, ``z = M^{-T} W[1, 2:]`` and ``s = r_1 + r_{2:} . z`` (``solved`` ``(B, n-1, 1)`` and ``total``
@@ -318,8 +323,8 @@ def _total(weights: torch.Tensor, solved: torch.Tensor) -> torch.Tensor:
 
 
 def _difference(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, differentiable: bool) -> torch.Tensor:
-    """``out[...] = a - b``: by assignment when ``differentiable`` (autograd and forward AD follow it),
-    else straight into ``out``."""
+    """``out[...] = a - b``: by assignment when ``differentiable`` (autograd follows it), else straight into
+    ``out``."""
     if differentiable:
         out[...] = a - b
         return out

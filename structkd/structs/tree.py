@@ -189,8 +189,9 @@ class NonProjectiveDependencyCRF(TreeFactorization):
 
     def derivatives(self, direction: torch.Tensor | None = None):
         """As :meth:`Factorization.derivatives`, in closed form on the sentences the LU fast path trusts
-        (:func:`~structkd.structs.matrix_tree.fast_derivatives`: ``H d`` from ``dG = -G dA G``, no backward
-        pass), by autograd through the exact elimination on the others."""
+        (:func:`~structkd.structs.matrix_tree.fast_derivatives`: ``H d`` by a backward pass through the
+        closed-form gradient and the Laplacian, from the factors of the one LU), by autograd through the exact
+        elimination on the others."""
         phi = self.log_potentials
         if phi.shape[-1] < 3:  # one word: no LU
             return super().derivatives(direction)
