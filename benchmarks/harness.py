@@ -198,11 +198,13 @@ def teacher_run(setup: Setup, spec: Spec, key: str) -> Run:
                                   *training_argv(setup, spec, spec.teacher_hyper, setup.teacher_epochs, 0)))
 
 
-def student_run(setup: Setup, spec: Spec, scenario: str, method: str, seed: int) -> Run:
+def student_run(setup: Setup, spec: Spec, scenario: str, method: str, seed: int, budget: float = 1.0) -> Run:
     """The BiLSTM student of ``scenario`` trained with ``method``: on gold only, or distilled over the training
-    sentences and the transfer text, from the teacher targets that the row's seed-0 run caches for the others."""
+    sentences and the transfer text, from the teacher targets that the row's seed-0 run caches for the others.
+    ``budget`` scales the epochs and the early-stopping patience (rounded)."""
     teacher_key, key, _ = spec.scenarios[scenario]
-    training = training_argv(setup, spec, spec.student_hyper, setup.student_epochs, seed)
+    hyper = {**spec.student_hyper, "patience": round(spec.student_hyper["patience"] * budget)}
+    training = training_argv(setup, spec, hyper, round(setup.student_epochs * budget), seed)
     if method == "gold":
         return Run(f"gold-{key}-s{seed}", ("train", spec.task, *student_encoder_options(spec, ""),
                                            *spec.model_options(key, ""), *training))
@@ -226,12 +228,23 @@ def fraction_tag(fraction: float) -> str:
     return f"gold{100 * fraction:g}"
 
 
+def fraction_budget(method: str, fraction: float) -> float:
+    """The epochs of a labelled-fraction student, as a multiple of the full-data student's.
+
+    An epoch holds one batch per gold batch, so over a fraction f of the gold it makes f times the full-data
+    epoch's updates.  The KD students get the full-data run's number of updates (epochs and patience over f):
+    their transfer text keeps them from fitting the labelled sentences alone.  Gold only keeps the full-data
+    epochs: on NER dev, more epochs over 30% of the gold made it worse (68.42 F1 over 6 epochs, 62.93 over 20;
+    ``benchmarks/results/recipe-discussion.md``)."""
+    return 1.0 if method == "gold" else 1 / fraction
+
+
 def fraction_run(setup: Setup, spec: Spec, scenario: str, method: str, fraction: float, seed: int) -> Run:
     """The student of the labelled-fraction protocol: gold annotation on ``fraction`` of the training sentences
-    (``--gold-fraction``, the same ones in every run); with KD, the other training sentences and the transfer
-    text are labelled by the teacher (trained on all gold): the same sentences as the full-data run's, whose
-    teacher-target cache it reads."""
-    base = student_run(setup, spec, scenario, method, seed)
+    (``--gold-fraction``, the same ones in every run), over :func:`fraction_budget`; with KD, the other training
+    sentences and the transfer text are labelled by the teacher (trained on all gold): the same sentences as the
+    full-data run's, whose teacher-target cache it reads."""
+    base = student_run(setup, spec, scenario, method, seed, fraction_budget(method, fraction))
     after = () if method == "gold" else (kd_name(setup, scenario, method, 0),)
     return Run(base.name.replace(f"-s{seed}", f"-{fraction_tag(fraction)}-s{seed}"),
                base.argv + ("--gold-fraction", f"{fraction:g}"), base.teacher, after)
@@ -880,8 +893,11 @@ def fraction_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
             "The teacher is the one above (trained on all gold). Each student sees the gold annotation of a fixed "
             "random fraction of the training sentences (`--gold-fraction`, the same sentences in every run); the "
             "KD students also learn from the teacher's targets on the other training sentences and on the "
-            f"transfer text ({', '.join(setup.transfer)}), with no gold term there. {m}, mean ± sample standard "
-            "deviation over the finished seeds.", "",
+            f"transfer text ({', '.join(setup.transfer)}), with no gold term there. An epoch holds one batch per "
+            f"gold batch: gold only trains for the full-data {setup.student_epochs} epochs, the KD students for "
+            "the full-data run's number of updates (epochs and patience over the fraction; each method's budget "
+            f"chosen on NER dev, see `recipe-discussion.md`). {m}, mean ± sample standard deviation over the "
+            "finished seeds.", "",
             *table(["scenario", "teacher -> student", "gold", "method", f"dev {m}", f"test {m}", "seeds"], rows),
             *table(["scenario", "gold", "structural KD beats gold only on the same fraction"], checks)]
 
@@ -1045,8 +1061,9 @@ def main(spec: Spec, description: str, default_results: Path, argv=None) -> None
         return
     if args.list:
         results = finished(setup)
+        width = max(len(run.name) for run in runs) + 2
         for run in runs:
-            print(f"{run.name:<34}{status(setup, spec, run, results)}")
+            print(f"{run.name:<{width}}{status(setup, spec, run, results)}")
         paired = {scenario: group["date"] for group in load_speed(setup, spec, results)
                   for scenario in scenario_pairs(spec, group["roles"])}
         print("speed: " + ", ".join(f"{scenario} {paired.get(scenario, 'not yet measured')}"

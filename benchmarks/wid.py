@@ -377,7 +377,8 @@ def main(argv=None) -> None:
             continue
         if args.list:
             done = finished(setup)
-            print("\n".join(f"{task} {r.name:<36}{'done' if r.name in done else 'to do'}" for r in runs))
+            width = max(len(r.name) for r in runs) + 2
+            print("\n".join(f"{task} {r.name:<{width}}{'done' if r.name in done else 'to do'}" for r in runs))
             continue
         if args.report_only:
             continue

@@ -26,6 +26,11 @@ from structkd.data import read_text  # noqa: E402
 DATA = Path(__file__).resolve().parent / "data"
 
 
+def option(argv: list[str] | tuple[str, ...], name: str) -> str:
+    """The value of option ``name`` in a command line."""
+    return argv[argv.index(name) + 1]
+
+
 def setup_for(tmp_path: Path, seeds: int = 3) -> harness.Setup:
     return harness.Setup(DATA, tmp_path, seeds, harness.TRANSFER, 3, 10, None, "cpu")
 
@@ -41,10 +46,10 @@ def test_plan_has_each_run_once_teachers_first(tmp_path, spec, per_seed):
         if run.teacher:  # a distilled student names its teacher's saved model
             assert run.teacher in names[: len(spec.teachers)]
             assert str(tmp_path / run.teacher / "best") in run.argv and run.argv[:2] == ("distill", spec.task)
-            assert run.argv[run.argv.index("--transfer") + 1] == str(DATA / "unlabeled-web")  # every KD row
+            assert option(run.argv, "--transfer") == str(DATA / "unlabeled-web")  # every KD row
         else:
             assert run.argv[:2] == ("train", spec.task)
-    assert all(run.argv[run.argv.index("--device") + 1] == "cpu" for run in runs)
+    assert all(option(run.argv, "--device") == "cpu" for run in runs)
 
 
 def test_gold_runs_are_shared_by_scenarios_with_the_same_student(tmp_path):
@@ -58,15 +63,15 @@ def test_kd_runs_learn_from_the_transfer_text_and_share_one_labelling_per_row(tm
     setup = harness.Setup(DATA, tmp_path, 3, harness.TRANSFER, 3, 10, None, "cpu", (0.1,))
     runs = {run.name: run for run in harness.plan(setup, parsing.SPEC)}
     first, later = runs["1b-structural+transfer-s0"], runs["1b-structural+transfer-s2"]
-    assert later.argv[later.argv.index("--objective") + 1] == "structural"
+    assert option(later.argv, "--objective") == "structural"
     assert str(DATA / "unlabeled-web") in later.argv
-    assert later.argv[later.argv.index("--student-structure") + 1] == "head-selection"
+    assert option(later.argv, "--student-structure") == "head-selection"
     cache = str(tmp_path / "cache" / "teacher-nonprojective-head-selection-structural")
     fraction = runs["1b-structural+transfer-gold10-s1"]
-    assert {run.argv[run.argv.index("--teacher-cache") + 1] for run in (first, later, fraction)} == {cache}
+    assert {option(run.argv, "--teacher-cache") for run in (first, later, fraction)} == {cache}
     assert first.after == () and later.after == fraction.after == (first.name,)  # seed 0 labels, the others wait
     token = runs["1b-token+transfer-s0"]
-    assert token.argv[token.argv.index("--teacher-cache") + 1] != cache and runs["gold-head-selection-s1"].after == ()
+    assert option(token.argv, "--teacher-cache") != cache and runs["gold-head-selection-s1"].after == ()
 
 
 def test_triage_waits_for_the_run_that_writes_the_cache(tmp_path):
@@ -91,19 +96,25 @@ def test_labelled_fraction_runs_keep_a_fraction_of_gold_and_distil_the_rest(tmp_
     for fraction, tag in ((0.1, "gold10"), (0.3, "gold30")):
         for seed in (0, 1):
             gold = runs[f"gold-{key}-{tag}-s{seed}"]
-            assert gold.argv[gold.argv.index("--gold-fraction") + 1] == f"{fraction:g}" and "--transfer" not in gold.argv
+            assert option(gold.argv, "--gold-fraction") == f"{fraction:g}" and "--transfer" not in gold.argv
+            assert option(gold.argv, "--epochs") == "10"
+            assert option(gold.argv, "--patience") == option(runs[f"gold-{key}-s{seed}"].argv, "--patience")
             for method in ("token", "structural"):
                 run = runs[f"{scenario}-{method}+transfer-{tag}-s{seed}"]
-                assert run.argv[run.argv.index("--gold-fraction") + 1] == f"{fraction:g}"
-                assert run.argv[run.argv.index("--transfer") + 1] == str(DATA / "unlabeled-web")
-                assert run.argv[run.argv.index("--objective") + 1] == method and run.teacher
+                assert option(run.argv, "--gold-fraction") == f"{fraction:g}"
+                # the full-data run's number of updates: 10 epochs over the fraction, patience scaled alike
+                full = runs[f"{scenario}-{method}+transfer-s{seed}"]
+                assert option(run.argv, "--epochs") == str(round(10 / fraction))
+                assert option(run.argv, "--patience") == str(round(int(option(full.argv, "--patience")) / fraction))
+                assert option(run.argv, "--transfer") == str(DATA / "unlabeled-web")
+                assert option(run.argv, "--objective") == method and run.teacher
     assert len(runs) == len(harness.plan(setup_for(tmp_path, 2), spec)) + 2 * 2 * 3
     every_student = [run for run in runs.values() if run.name.startswith(("gold-", scenario))]
     for run in every_student:  # the student recipe
         prefix = "--student-" if run.argv[0] == "distill" else "--"
         for name, value in spec.student_options.items():
-            assert run.argv[run.argv.index(prefix + name) + 1] == value
-        assert run.argv[run.argv.index("--lr-schedule") + 1] == spec.student_hyper["schedule"]
+            assert option(run.argv, prefix + name) == value
+        assert option(run.argv, "--lr-schedule") == spec.student_hyper["schedule"]
 
 
 def test_selected_by_glob_or_substring(tmp_path):
@@ -464,13 +475,13 @@ def test_wid_benchmark_rows_and_a_report_from_kept_results(tmp_path):
     first = runs[0]
     assert first.name == "wid-3x192-head-wid-structural+transfer-s0" and first.teacher == "teacher-crf"
     argv = list(first.argv)
-    assert argv[argv.index("--student-encoder") + 1] == "wid" and argv[argv.index("--student-hidden") + 1] == "192"
-    assert argv[argv.index("--transfer") + 1] == str(tmp_path / "data" / "unlabeled-web")
+    assert option(argv, "--student-encoder") == "wid" and option(argv, "--student-hidden") == "192"
+    assert option(argv, "--transfer") == str(tmp_path / "data" / "unlabeled-web")
     # the task benchmark's cache of the same teacher, student factorization and objective
     benchmark = harness.student_run(setup, ner.SPEC, "1a", "structural", 0)
-    assert argv[argv.index("--teacher-cache") + 1] == benchmark.argv[benchmark.argv.index("--teacher-cache") + 1]
+    assert option(argv, "--teacher-cache") == option(benchmark.argv, "--teacher-cache")
     gold = next(r for r in runs if r.name == "wid-2x256-wid-gold-s1")
-    assert "--lam" not in gold.argv and gold.argv[gold.argv.index("--wid-strategy") + 1] == "head"
+    assert "--lam" not in gold.argv and option(gold.argv, "--wid-strategy") == "head"
     assert wid.shape_name((3, 192, "head")) == "3x192-head" and wid.shape_name((2, 256, "head")) == "2x256"
     parser_row = wid.plan(setup, "dep")[0]
     assert parser_row.teacher == "teacher-nonprojective" and "head-selection" in parser_row.argv
@@ -551,7 +562,7 @@ def test_kd_method_benchmarks_rows_and_verdicts_from_kept_results(tmp_path):
     names = [name for name, _, _ in divergences.rows(ner_task, 3)]
     assert len(names) == len(set(names)) == 16 and names[-1] == "ner-kl-s0"  # KL: one seed, last
     argv = divergences.argv(ner_task, "rkl", 1, DATA, tmp_path, "1", ["--interactive"])
-    assert argv[:3] == ["distill", "ner", "--interactive"] and argv[argv.index("--gold-fraction") + 1] == "0.1"
+    assert argv[:3] == ["distill", "ner", "--interactive"] and option(argv, "--gold-fraction") == "0.1"
 
     def record(task, objective, seed, test):
         return {"name": f"{task}-{objective}-s{seed}", "task": task, "objective": objective, "seed": seed,
