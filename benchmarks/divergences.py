@@ -92,6 +92,20 @@ def check_teacher(task: Task) -> None:
         raise SystemExit(f"{folder}: the teacher is missing; train it with `python benchmarks/{script} --only {name}`")
 
 
+def teacher_version(task: Task) -> dict:
+    """The teacher that teaches ``task``'s rows now: its run folder (under ``ROOT/runs``) and when its training
+    finished (the task benchmark's ``result.json`` there; None without one).  Every record keeps it, so rows taught
+    by different versions of a teacher (one trained again on another machine) are never compared."""
+    result = ROOT / "runs" / task.teacher / "result.json"
+    return {"name": task.teacher, "finished": json.loads(result.read_text())["finished"] if result.exists() else None}
+
+
+def same_teacher(record: dict, teacher: dict) -> bool:
+    """Whether ``record`` was taught by the teacher version ``teacher`` (:func:`teacher_version`)."""
+    taught = record.get("teacher", {})
+    return (taught.get("name"), taught.get("finished")) == (teacher["name"], teacher["finished"])
+
+
 def train(task: Task, name: str, objective: str, seed: int, args, extra=()) -> dict:
     """Train (or resume) one row (``extra``: more ``distill`` options), evaluate it on test, and return its kept
     record."""
@@ -106,6 +120,7 @@ def train(task: Task, name: str, objective: str, seed: int, args, extra=()) -> d
     return {"name": name, "task": task.name, "objective": objective, "seed": seed, "dev": summary["score"],
             "test": json.loads(test.read_text())[task.metric], "epoch": summary["epoch"],
             "epochs_run": len((folder / "train_log.jsonl").read_text().splitlines()),
+            "teacher": teacher_version(task),
             "train_minutes": summary["seconds"] / 60, "wall_minutes_this_call": (time.time() - start) / 60,
             "machine": machine(threads=int(args.threads)), "date": datetime.date.today().isoformat(),
             "code": code_version()}
@@ -141,7 +156,10 @@ def report(results: dict[str, dict], seeds: int, command: str) -> list[str]:
             body.append([NAMES[objective], mean_sd([r["dev"] for r in done]), mean_sd([r["test"] for r in done]),
                          f"{len(done)} of {planned}",
                          f"{statistics.mean(r['train_minutes'] for r in done):.0f}" if done else ""])
-        lines += [f"## {task.title}", "",
+        versions = sorted({r["teacher"]["finished"] for done in by_objective.values() for r in done
+                           if r["objective"] != "none"})
+        lines += [f"## {task.title}", "", f"Teacher: `{task.teacher}`, the version trained "
+                  f"{' and '.join(versions) if versions else '(no KD row yet)'}.", "",
                   *table(["objective", f"dev {task.label}", f"test {task.label}", "seeds run", "train min / run"],
                          body), "", *verdict(task, by_objective, seeds), ""]
     machines = sorted({r["machine"] for r in results.values()})

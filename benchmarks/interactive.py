@@ -3,8 +3,10 @@
 labelled by the teacher, the same BiLSTM students and budget): IKD students with the teacher's scorer adapting
 (``--ikd-scope head``, exact exam, the CLI's defaults but for an exam every 4 steps: with one every step a row
 took about 12 times a plain row's time on 2 CPU cores), ``--seeds`` seeds, beside the structural-KD and gold-only
-rows of that benchmark (read from its kept results, so both compare the same runs).  The per-epoch training time
-of each row is its training time over the epochs it ran.
+rows of that benchmark (read from its kept results, so both compare the same runs).  Structural KD is compared
+only where the same teacher version taught both (every record names it): when the IKD rows' teacher taught fewer
+than ``--seeds`` structural-KD rows there (a teacher trained again since), this benchmark trains its own,
+``TASK-frozen-sSEED``.  The per-epoch training time of each row is its training time over the epochs it ran.
 
 Rows run into ``--runs/TASK-ikd-head-sSEED`` (shared with ``divergences.py``, and its teacher-target cache);
 finished rows are kept in ``benchmarks/results/interactive/``::
@@ -29,12 +31,37 @@ def rows(task: div.Task, seeds: int) -> list[tuple[str, str, int]]:
     return [(f"{task.name}-{variant}-s{seed}", variant, seed) for variant in VARIANTS for seed in range(seeds)]
 
 
+def frozen_rows(task: div.Task, seeds: int) -> list[tuple[str, str, int]]:
+    """This benchmark's own structural-KD rows (teacher frozen), for a task whose IKD rows' teacher taught no
+    structural-KD rows of ``divergences.py``."""
+    return [(f"{task.name}-frozen-s{seed}", "structural", seed) for seed in range(seeds)]
+
+
+def ikd_teacher(task: div.Task, results: dict) -> dict | None:
+    """The teacher version (:func:`divergences.teacher_version`) of ``task``'s IKD rows, None before any ran.
+    Rows of two versions are never mixed: the older ones must be moved aside first."""
+    versions = {(r["teacher"]["name"], r["teacher"]["finished"]) for r in results.values()
+                if r["task"] == task.name and r["objective"] in VARIANTS}
+    if len(versions) > 1:
+        raise SystemExit(f"{task.name}: IKD rows of different teacher versions {sorted(versions)}; move the older "
+                         "ones' kept results aside (to replaced/) and run again")
+    return dict(zip(("name", "finished"), versions.pop())) if versions else None
+
+
+def structural_rows(task: div.Task, teacher: dict, baseline: dict, own: dict) -> list[dict]:
+    """The structural-KD rows (teacher frozen) taught by ``teacher``: those of ``divergences.py`` or this
+    benchmark's own (:func:`frozen_rows`), whichever has more."""
+    return max(([r for r in source.values() if r["task"] == task.name and r["objective"] == "structural"
+                 and div.same_teacher(r, teacher)] for source in (baseline, own)), key=len)
+
+
 def per_epoch(record: dict, runs: Path) -> float | None:
-    """Training minutes per epoch run (the epochs from the record, or else from the run folder's log)."""
-    epochs = record.get("epochs_run")
+    """Training minutes per epoch run: the epochs from the record, else from the run folder's log, else from the
+    budget (early stopping ends a run ``patience`` epochs after its best one, or at the last epoch)."""
     log = runs / record["name"] / "train_log.jsonl"
-    if not epochs and log.exists():
-        epochs = len(log.read_text().splitlines())
+    epochs = record.get("epochs_run") or (len(log.read_text().splitlines()) if log.exists() else None)
+    if not epochs and "epoch" in record:
+        epochs = min(int(div.STUDENT["epochs"]), record["epoch"] + int(div.STUDENT["patience"]))
     return record["train_minutes"] / epochs if epochs else None
 
 
@@ -47,15 +74,20 @@ def report(results: dict, baseline: dict, seeds: int, command: str, runs: Path) 
              "by side with other jobs: a rough cost ratio).", ""]
     for task in div.TASKS.values():
         body, groups = [], {}
+        teacher = ikd_teacher(task, results) or div.teacher_version(task)
         for key, label in (("none", "gold only"), ("structural", "structural KD (teacher frozen)"),
                            *((v, VARIANTS[v][0]) for v in VARIANTS)):
-            source = baseline if key in ("none", "structural") else results
-            done = [r for r in source.values() if r["task"] == task.name and r["objective"] == key]
+            if key == "structural":
+                done = structural_rows(task, teacher, baseline, results)
+            else:  # gold only does not depend on the teacher
+                source = baseline if key == "none" else results
+                done = [r for r in source.values() if r["task"] == task.name and r["objective"] == key]
             groups[key] = done
             minutes = [m for m in (per_epoch(r, runs) for r in done) if m is not None]
             body.append([label, div.mean_sd([r["dev"] for r in done]), div.mean_sd([r["test"] for r in done]),
                          f"{statistics.mean(minutes):.1f}" if minutes else "n/a"])
-        lines += [f"## {task.title}", "", *table(["student", f"dev {task.label}", f"test {task.label}",
+        lines += [f"## {task.title}", "", f"Teacher: `{teacher['name']}`, trained {teacher['finished'] or '(not found)'}; "
+                  "every KD row below learned from that version.", "", *table(["student", f"dev {task.label}", f"test {task.label}",
                                                   "train min / epoch"], body), "", verdict(task, groups, seeds), ""]
     return lines
 
@@ -94,9 +126,22 @@ def main(argv: list[str] | None = None) -> None:
             div.check_teacher(task)
             div.train_rows(rows(task, args.seeds), args, lambda name, variant, seed, task=task:
                            ikd_record(task, name, variant, seed, args))
+            train_frozen(task, args)
     lines = report(div.kept(args.kept), div.kept(args.baseline), args.seeds, div.command_line("interactive.py", argv),
                    args.runs)
     div.publish(lines, args)
+
+
+def train_frozen(task: div.Task, args) -> None:
+    """Train this benchmark's own structural-KD rows when ``divergences.py`` has fewer than ``--seeds`` of them
+    taught by the IKD rows' teacher (which must be the current one: a teacher's old version cannot teach again)."""
+    teacher = ikd_teacher(task, div.kept(args.kept))
+    if teacher is None or len(structural_rows(task, teacher, div.kept(args.baseline), div.kept(args.kept))) >= args.seeds:
+        return
+    if not div.same_teacher({"teacher": div.teacher_version(task)}, teacher):
+        raise SystemExit(f"{task.name}: the IKD rows' teacher {teacher} is not the current one and taught too few "
+                         "structural-KD rows; rerun the IKD rows with the current teacher")
+    div.train_rows(frozen_rows(task, args.seeds), args, lambda name, _, seed: div.train(task, name, "structural", seed, args))
 
 
 def ikd_record(task: div.Task, name: str, variant: str, seed: int, args) -> dict:

@@ -564,9 +564,10 @@ def test_kd_method_benchmarks_rows_and_verdicts_from_kept_results(tmp_path):
     argv = divergences.argv(ner_task, "rkl", 1, DATA, tmp_path, "1", ["--interactive"])
     assert argv[:3] == ["distill", "ner", "--interactive"] and option(argv, "--gold-fraction") == "0.1"
 
-    def record(task, objective, seed, test):
+    def record(task, objective, seed, test, finished="2026-12-01T00:00:00"):
         return {"name": f"{task}-{objective}-s{seed}", "task": task, "objective": objective, "seed": seed,
-                "dev": test, "test": test, "epoch": 10, "epochs_run": 10, "train_minutes": 5.0, "machine": "M"}
+                "dev": test, "test": test, "epoch": 10, "epochs_run": 10, "train_minutes": 5.0, "machine": "M",
+                "teacher": {"name": divergences.TASKS[task].teacher, "finished": finished}}
 
     results = {r["name"]: r for r in [record("ner", "structural", s, t) for s, t in enumerate((70.0, 71.0, 72.0))]
                + [record("ner", "js", s, t) for s, t in enumerate((74.0, 75.0, 76.0))]}
@@ -581,6 +582,24 @@ def test_kd_method_benchmarks_rows_and_verdicts_from_kept_results(tmp_path):
                or "**missed**: -0.00 F1 (seed deviation 1.00, provisional: 2 and 3 of 3 seeds)" in line for line in lines)
     assert any("| IKD, the teacher's scorer adapting (exact exam every 4 steps) | 71.00 ± 0.71 (2 seeds) | "
                "71.00 ± 0.71 (2 seeds) | 1.2 |" in line for line in lines)  # (20 + 5) minutes / 20 epochs
+    # a record without its epoch count or run log: the budget's (best epoch 6 + patience 3 = 9 of 10; 8 -> 10)
+    bare = {key: value for key, value in record("ner", "none", 0, 60.0).items() if key != "epochs_run"}
+    assert interactive.per_epoch(dict(bare, epoch=6), tmp_path) == 5.0 / 9
+    assert interactive.per_epoch(dict(bare, epoch=8), tmp_path) == 5.0 / 10
+    # IKD rows of a teacher trained again: the structural-KD rows of the old version are not compared; this
+    # benchmark's own rows of the new version are
+    later = "2026-12-07T00:00:00"
+    ikd = {name: dict(r, teacher=dict(r["teacher"], finished=later)) for name, r in ikd.items()}
+    lines = interactive.report(ikd, results, 3, "cmd", tmp_path)
+    assert any(line.startswith("| structural KD (teacher frozen) | not run |") for line in lines)
+    assert any("not measured yet" in line for line in lines)
+    own = {**ikd, **{f"ner-frozen-s{s}": dict(record("ner", "structural", s, t, later), name=f"ner-frozen-s{s}")
+                     for s, t in enumerate((69.0, 70.0))}}
+    lines = interactive.report(own, results, 3, "cmd", tmp_path)
+    assert any(line.startswith("| structural KD (teacher frozen) | 69.50 ± 0.71 (2 seeds) |") for line in lines)
+    assert any(f"Teacher: `ner-bench/teacher-crf`, trained {later}" in line for line in lines)
+    with pytest.raises(SystemExit, match="different teacher versions"):
+        interactive.report({**own, "ner-ikd-head-s2": record("ner", "ikd-head", 2, 70.0)}, results, 3, "cmd", tmp_path)
 
 
 def test_the_supar_section_falls_back_on_the_kept_result_when_the_runs_folder_lacks_it(tmp_path):
