@@ -466,7 +466,7 @@ def status(setup: Setup, spec: Spec, run: Run, results: dict) -> str:
     """What state ``run`` is in: done, interrupted, waiting for its teacher, or to do."""
     if run.name in results:
         r = results[run.name]
-        other = "" if r["argv"] == list(run.argv) else "  [made with other settings than planned now]"
+        other = "" if r.get("argv") == list(run.argv) else "  [made with other settings than planned now]"
         return f"done: dev {spec.metric_label} {r['dev'][spec.metric]:.2f}, test {r['test'][spec.metric]:.2f}{other}"
     if (setup.runs / run.name / "checkpoint").exists():
         return "interrupted: will resume from its checkpoint"

@@ -37,7 +37,8 @@ import torch
 import ner
 import parsing
 from harness import (
-    RESULT, ROOT, TRANSFER, Run, Scores, Setup, execute, finished, keep, machine, table, teacher_run, training_argv,
+    RESULT, ROOT, TRANSFER, Run, Scores, Setup, execute, finished, keep, machine, status, table, teacher_run,
+    training_argv,
 )
 from objective_speed import code_version, cpu_seconds, other_load
 from structkd.compression import random_bert, target_shape
@@ -378,7 +379,7 @@ def main(argv=None) -> None:
         if args.list:
             done = finished(setup)
             width = max(len(r.name) for r in runs) + 2
-            print("\n".join(f"{task} {r.name:<{width}}{'done' if r.name in done else 'to do'}" for r in runs))
+            print("\n".join(f"{task} {r.name:<{width}}{status(setup, SPECS[task], r, done)}" for r in runs))
             continue
         if args.report_only:
             continue

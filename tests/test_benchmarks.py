@@ -466,7 +466,7 @@ def test_recipe_sweep_rows_and_report(tmp_path):
     assert sum("n/a (not run yet)" in line for line in lines) == len(rows) - 1
 
 
-def test_wid_benchmark_rows_and_a_report_from_kept_results(tmp_path):
+def test_wid_benchmark_rows_and_a_report_from_kept_results(tmp_path, capsys):
     import wid
 
     setup = harness.Setup(tmp_path / "data", tmp_path / "runs", 2, harness.TRANSFER, 3, 3, None, "cpu", ())
@@ -519,6 +519,13 @@ def test_wid_benchmark_rows_and_a_report_from_kept_results(tmp_path):
     assert "2x256: not measured (no WID row has run); speed not measured" in report
     assert "The teacher is not trained yet" in report  # parsing
     assert "| 3 x 192 | 3 | 60.0 | 8.0 | 6.00 | 4.00 |" in report
+    (tmp_path / "runs" / "wid-3x192-head-wid-gold-s0" / "checkpoint").mkdir(parents=True)
+    wid.main(["--task", "ner", "--list", "--kept", str(kept), "--seeds", "2", "--runs", str(tmp_path / "runs")])
+    listing = {line.split()[1]: line.split(maxsplit=2)[2] for line in capsys.readouterr().out.splitlines()
+               if line.startswith("ner wid-")}
+    assert listing["wid-3x192-head-sliced-structural+transfer-s1"].startswith("done: dev F1 74.20, test 75.20")
+    assert listing["wid-3x192-head-wid-gold-s0"] == "interrupted: will resume from its checkpoint"
+    assert listing["wid-3x192-head-wid-token+transfer-s0"].startswith("blocked: its teacher's model")  # only kept
 
 
 def test_latency_report_checks_the_targets_and_a_missing_teacher_is_reported(tmp_path):
