@@ -218,3 +218,20 @@ def test_interactive_distillation_refuses_objectives_without_teacher_gradients(t
             str(tmp_path / "x"), "--objective", "topk", "--interactive", *tiny("student-")]
     assert main(args) == 1
     assert "--interactive needs a KD objective" in capsys.readouterr().err
+
+
+def test_the_dev_score_of_the_best_epoch_is_the_saved_models(tmp_path):
+    """What training reports for its best epoch is what the saved model scores: the decoding caches (character
+    vectors by word type, the CRF's NumPy transitions) follow the fused AdamW steps of training.  They once
+    kept the first evaluation's values, and every later epoch was scored with stale character vectors."""
+    options = [*tiny(), "--char", "cnn", "--lr", "0.02", "--max-sentences", "60"]
+    out = tmp_path / "run"
+    assert main(["train", "ner", "--train", TRAIN, "--dev", TRAIN, "--output", str(out), "--epochs", "4",
+                 *options]) == 0
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epoch"] >= 2 and summary["score"] > 10  # a later epoch, scored past chance
+    assert main(["evaluate", "ner", "--model", str(out / "best"), "--data", TRAIN, "--json",
+                 str(tmp_path / "dev.json")]) == 0
+    assert json.loads((tmp_path / "dev.json").read_text())["f1"] == pytest.approx(summary["score"], abs=1e-9)
+    assert log[summary["epoch"] - 1]["dev_score"] == summary["score"]

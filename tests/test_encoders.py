@@ -267,6 +267,18 @@ def test_bilstm_decoding_reuses_character_vectors_while_the_weights_stay(char_en
     with torch.no_grad():
         encoder.load_state_dict(tiny_bilstm(char_encoder=char_encoder).state_dict())  # back to the start
         torch.testing.assert_close(encoder(BATCH)[0], cached, atol=1e-6, rtol=1e-6)
+    # torch's fused AdamW (the trainer's) updates in place without moving the version counters: the cache
+    # compares values, so the next decoding reads the new weights (it once kept the first epoch's vectors)
+    parameters = list(encoder.char_encoder.parameters())
+    for parameter in parameters:
+        parameter.grad = torch.randn_like(parameter)
+    encoder.char_encoder.embed.weight.grad[encoder.chars.pad_index] = 0  # as the embedding's own gradient
+    versions = [parameter._version for parameter in parameters]
+    torch.optim.AdamW(parameters, lr=0.5, fused=True).step()
+    assert [parameter._version for parameter in parameters] == versions  # why values are compared
+    fresh = encoder(BATCH)[0]  # grad enabled: computed afresh
+    with torch.no_grad():
+        torch.testing.assert_close(encoder(BATCH)[0], fresh, atol=1e-6, rtol=1e-6)
 
 
 def test_word_type_cache_computes_each_type_once_and_keeps_to_its_capacity():

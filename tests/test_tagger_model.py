@@ -104,6 +104,14 @@ def test_decode_gives_the_best_output_of_the_factorization(head, scheme):
             if head == "crf":  # its NumPy transition scores follow an in-place update (an optimizer step)
                 tagger.head.transitions.mul_(-1)
                 assert tagger.decode(WORDS) == tagger.head.tags(tagger.factorization(WORDS))
+        if head == "crf":  # and a fused AdamW step, which leaves the version counters where they were
+            step = torch.optim.AdamW([tagger.head.transitions], lr=5.0, fused=True)
+            tagger.head.transitions.grad = torch.randn_like(tagger.head.transitions)
+            before = tagger.head.chain()[0].copy()
+            step.step()
+            assert not (tagger.head.chain()[0] == before).all()
+            with torch.no_grad():
+                assert tagger.decode(WORDS) == tagger.head.tags(tagger.factorization(WORDS))
 
 
 def test_crf_head_forbids_the_transitions_its_scheme_forbids():

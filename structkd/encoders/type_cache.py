@@ -9,10 +9,23 @@ import torch
 PREFILL_BATCH = 1024
 
 
-def parameter_state(parameters: Iterable[torch.Tensor]) -> tuple:
-    """What tells whether parameters changed since another call: each one's storage and version counter (an
-    in-place update, ``load_state_dict``, a move or a dtype conversion changes it)."""
-    return tuple((p.data_ptr(), p._version) for p in parameters)
+class ParameterSnapshot:
+    """The values of some parameters at one moment, to tell later whether any of them changed: an optimizer
+    step, ``load_state_dict``, a move or a dtype conversion.
+
+    It compares values, not version counters: torch's fused AdamW updates parameters in place without moving
+    their version counters, so a cache keyed on them kept the vectors of weights several epochs old.  Meant
+    for small parameter sets (a character encoder, CRF transitions): a snapshot is a copy of them."""
+
+    def __init__(self, parameters: Iterable[torch.Tensor]):
+        self.values = [p.detach().clone() for p in parameters]
+
+    def matches(self, parameters: Iterable[torch.Tensor]) -> bool:
+        """Whether ``parameters`` hold the snapshot's values (same dtype, device and shape); NaN never matches."""
+        parameters = list(parameters)
+        return len(parameters) == len(self.values) and all(
+            p.dtype == v.dtype and p.device == v.device and p.shape == v.shape and torch.equal(p.detach(), v)
+            for p, v in zip(parameters, self.values))
 
 
 class WordTypeCache:
@@ -20,17 +33,16 @@ class WordTypeCache:
     unchanged.
 
     ``lookup`` returns ``(len(words), D)`` vectors, computing only the types it has not seen.  The cache is
-    emptied when any of ``parameters`` is replaced or changed in place (an optimizer step or
-    ``load_state_dict``: its version counter moves) or would hold more than ``capacity`` types.  Meant for
+    emptied when any of ``parameters`` holds other values than when it was filled (an optimizer step or
+    ``load_state_dict``; see :class:`ParameterSnapshot`) or would hold more than ``capacity`` types.  Meant for
     ``eval()`` mode under ``torch.no_grad()``, where ``compute`` is deterministic and nothing is differentiated.
-    Parameters are compared by :func:`parameter_state`.
     """
 
     def __init__(self, capacity: int = 200_000):
         self.capacity = capacity
         self._rows: dict[str, int] = {}
         self._table: torch.Tensor | None = None
-        self._weights: tuple | None = None
+        self._weights: ParameterSnapshot | None = None
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -39,10 +51,11 @@ class WordTypeCache:
                parameters: Iterable[torch.Tensor], known: Sequence[str] = ()) -> torch.Tensor:
         """``(len(words), D)`` vectors of ``words``.  A new or emptied cache first computes those of ``known``
         (say, the vocabulary's words: a one-off cost, in batches of :data:`PREFILL_BATCH`)."""
-        weights = parameter_state(parameters)
+        parameters = list(parameters)
         missing = list(dict.fromkeys(w for w in words if w not in self._rows))
-        if weights != self._weights or len(self._rows) + len(missing) > self.capacity:
-            self._rows, self._table, self._weights = {}, None, weights
+        stale = self._weights is None or not self._weights.matches(parameters)
+        if stale or len(self._rows) + len(missing) > self.capacity:
+            self._rows, self._table, self._weights = {}, None, ParameterSnapshot(parameters)
             known = list(dict.fromkeys(known))[: self.capacity // 2]
             for start in range(0, len(known), PREFILL_BATCH):
                 self._store(known[start : start + PREFILL_BATCH], compute(known[start : start + PREFILL_BATCH]))
