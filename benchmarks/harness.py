@@ -228,23 +228,16 @@ def fraction_tag(fraction: float) -> str:
     return f"gold{100 * fraction:g}"
 
 
-def fraction_budget(method: str, fraction: float) -> float:
-    """The epochs of a labelled-fraction student, as a multiple of the full-data student's.
-
-    An epoch holds one batch per gold batch, so over a fraction f of the gold it makes f times the full-data
-    epoch's updates.  The KD students get the full-data run's number of updates (epochs and patience over f):
-    their transfer text keeps them from fitting the labelled sentences alone.  Gold only keeps the full-data
-    epochs: on NER dev, more epochs over 30% of the gold made it worse (68.42 F1 over 6 epochs, 62.93 over 20;
-    ``benchmarks/results/recipe-discussion.md``)."""
-    return 1.0 if method == "gold" else 1 / fraction
-
-
 def fraction_run(setup: Setup, spec: Spec, scenario: str, method: str, fraction: float, seed: int) -> Run:
     """The student of the labelled-fraction protocol: gold annotation on ``fraction`` of the training sentences
-    (``--gold-fraction``, the same ones in every run), over :func:`fraction_budget`; with KD, the other training
-    sentences and the transfer text are labelled by the teacher (trained on all gold): the same sentences as the
-    full-data run's, whose teacher-target cache it reads."""
-    base = student_run(setup, spec, scenario, method, seed, fraction_budget(method, fraction))
+    (``--gold-fraction``, the same ones in every run); with KD, the other training sentences and the transfer
+    text are labelled by the teacher (trained on all gold): the same sentences as the full-data run's, whose
+    teacher-target cache it reads.
+
+    An epoch holds one batch per gold batch, so over a fraction f of the gold it makes f times a full-data
+    epoch's updates: every student here, gold only included, trains for epochs and patience over f, the
+    full-data run's number of updates (chosen on NER dev: ``benchmarks/results/recipe-discussion.md``)."""
+    base = student_run(setup, spec, scenario, method, seed, 1 / fraction)
     after = () if method == "gold" else (kd_name(setup, scenario, method, 0),)
     return Run(base.name.replace(f"-s{seed}", f"-{fraction_tag(fraction)}-s{seed}"),
                base.argv + ("--gold-fraction", f"{fraction:g}"), base.teacher, after)
@@ -894,10 +887,9 @@ def fraction_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
             "random fraction of the training sentences (`--gold-fraction`, the same sentences in every run); the "
             "KD students also learn from the teacher's targets on the other training sentences and on the "
             f"transfer text ({', '.join(setup.transfer)}), with no gold term there. An epoch holds one batch per "
-            f"gold batch: gold only trains for the full-data {setup.student_epochs} epochs, the KD students for "
-            "the full-data run's number of updates (epochs and patience over the fraction; each method's budget "
-            f"chosen on NER dev, see `recipe-discussion.md`). {m}, mean ± sample standard deviation over the "
-            "finished seeds.", "",
+            f"gold batch, so every student trains for the full-data run's number of updates: {setup.student_epochs} "
+            "epochs and its patience over the fraction (chosen on NER dev, see `recipe-discussion.md`). "
+            f"{m}, mean ± sample standard deviation over the finished seeds.", "",
             *table(["scenario", "teacher -> student", "gold", "method", f"dev {m}", f"test {m}", "seeds"], rows),
             *table(["scenario", "gold", "structural KD beats gold only on the same fraction"], checks)]
 

@@ -20,8 +20,8 @@ runs only; runs named ``+transfer-nc``).  KD on the training sentences alone add
 no KD row without transfer text.  The labelled-fraction protocol (``--fractions``, default 10% and 30%) adds,
 for scenario 1a, ``gold-crf-gold{P}-s{s}``, ``1a-token+transfer-gold{P}-s{s}`` and
 ``1a-structural+transfer-gold{P}-s{s}``: gold on P% of the training sentences, the rest and the transfer text
-labelled by the teacher; the KD students train for the full-data run's
-number of updates (``harness.fraction_budget``).
+labelled by the teacher; every student trains for the full-data run's
+number of updates (epochs over the fraction).
 
 Speed: the three teachers and the seed-0 structural students of 1a (CRF) and 2a (MaxEnt).
 

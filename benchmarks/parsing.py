@@ -20,8 +20,8 @@ Every KD student also learns from the transfer text, ``unlabeled-web``, parsed b
 alone there; one transfer batch per gold batch).  The labelled-fraction protocol (``--fractions``, default
 10% and 30%) adds, for scenario 1b, ``gold-head-selection-gold{P}-s{s}``, ``1b-token+transfer-gold{P}-s{s}``
 and ``1b-structural+transfer-gold{P}-s{s}``: gold on P% of the training sentences, the rest and the transfer
-text parsed by the teacher; the KD students train for the full-data run's
-number of updates (``harness.fraction_budget``).  Speed: the three teachers and the seed-0 structural
+text parsed by the teacher; every student trains for the full-data run's
+number of updates (epochs over the fraction).  Speed: the three teachers and the seed-0 structural
 students of 1b (head selection) and 1a (first-order).  SuPar's biaffine parser, trained by
 ``benchmarks/supar_peer.py`` into ``RUNS/supar-biaffine``, gets its own section when it is there.
 

@@ -97,12 +97,13 @@ def test_labelled_fraction_runs_keep_a_fraction_of_gold_and_distil_the_rest(tmp_
         for seed in (0, 1):
             gold = runs[f"gold-{key}-{tag}-s{seed}"]
             assert option(gold.argv, "--gold-fraction") == f"{fraction:g}" and "--transfer" not in gold.argv
-            assert option(gold.argv, "--epochs") == "10"
-            assert option(gold.argv, "--patience") == option(runs[f"gold-{key}-s{seed}"].argv, "--patience")
+            # the full-data run's number of updates: 10 epochs over the fraction, patience scaled alike
+            full_gold = runs[f"gold-{key}-s{seed}"]
+            assert option(gold.argv, "--epochs") == str(round(10 / fraction))
+            assert option(gold.argv, "--patience") == str(round(int(option(full_gold.argv, "--patience")) / fraction))
             for method in ("token", "structural"):
                 run = runs[f"{scenario}-{method}+transfer-{tag}-s{seed}"]
                 assert option(run.argv, "--gold-fraction") == f"{fraction:g}"
-                # the full-data run's number of updates: 10 epochs over the fraction, patience scaled alike
                 full = runs[f"{scenario}-{method}+transfer-s{seed}"]
                 assert option(run.argv, "--epochs") == str(round(10 / fraction))
                 assert option(run.argv, "--patience") == str(round(int(option(full.argv, "--patience")) / fraction))
