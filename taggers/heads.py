@@ -18,7 +18,7 @@ from torch import nn
 
 from structkd import LinearChainCRF, MaxEnt, SpanSegmentation, constraint_scores
 from structkd.decoders import emission_pair_scores, viterbi
-from structkd.encoders.type_cache import ParameterSnapshot
+from structkd.encoders.type_cache import parameter_state
 from structkd.schemes import (
     detect_scheme, entity_types, parse_tag, spans_to_tags, tags_to_entities, transition_table,
 )
@@ -99,7 +99,7 @@ class CRFHead(LabelHead):
             masks = (torch.zeros(size), torch.zeros(size, size), torch.zeros(size))
         for name, mask in zip(("start_mask", "transition_mask", "end_mask"), masks):
             self.register_buffer(name, mask, persistent=False)
-        self._chain_weights, self._chain_arrays = None, ()  # the NumPy scores of :meth:`chain`
+        self._chain_state, self._chain_arrays = None, ()  # the NumPy scores of :meth:`chain`
 
     def forward(self, vectors: torch.Tensor, lengths: torch.Tensor) -> LinearChainCRF:
         return LinearChainCRF.from_emissions(
@@ -116,13 +116,13 @@ class CRFHead(LabelHead):
 
     def chain(self) -> tuple:
         """The constrained transition, start and end scores as NumPy arrays, converted again only when the
-        parameters change (:class:`structkd.encoders.type_cache.ParameterSnapshot`)."""
-        parameters = (self.transitions, self.start, self.end)
-        if self._chain_weights is None or not self._chain_weights.matches(parameters):
+        parameters change (:func:`structkd.encoders.type_cache.parameter_state`)."""
+        state = parameter_state((self.transitions, self.start, self.end))
+        if self._chain_state != state:
             with torch.no_grad():
                 self._chain_arrays = tuple((p + mask).cpu().float().numpy() for p, mask in (
                     (self.transitions, self.transition_mask), (self.start, self.start_mask), (self.end, self.end_mask)))
-            self._chain_weights = ParameterSnapshot(parameters)
+            self._chain_state = state
         return self._chain_arrays
 
     def gold(self, tag_lists: Sequence[Sequence[str]], device=None) -> torch.Tensor:

@@ -224,9 +224,9 @@ def test_the_dev_score_of_the_best_epoch_is_the_saved_models(tmp_path):
     """What training reports for its best epoch is what the saved model scores: the decoding caches (character
     vectors by word type, the CRF's NumPy transitions) follow the fused AdamW steps of training.  They once
     kept the first evaluation's values, and every later epoch was scored with stale character vectors."""
-    options = [*tiny(), "--char", "cnn", "--lr", "0.02", "--max-sentences", "60"]
+    options = [*tiny(), "--char", "cnn", "--hidden", "32", "--lr", "0.02", "--max-sentences", "150"]
     out = tmp_path / "run"
-    assert main(["train", "ner", "--train", TRAIN, "--dev", TRAIN, "--output", str(out), "--epochs", "4",
+    assert main(["train", "ner", "--train", TRAIN, "--dev", TRAIN, "--output", str(out), "--epochs", "5",
                  *options]) == 0
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     summary = json.loads((out / "summary.json").read_text())

@@ -5,27 +5,30 @@ from __future__ import annotations
 from typing import Callable, Iterable, Sequence
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 PREFILL_BATCH = 1024
 
+#: the steps of every torch optimizer in this process (a global post-step hook counts them): a fused step
+#: (torch's fused AdamW, the trainer's) updates parameters in place without moving their version counters
+_optimizer_steps = 0
 
-class ParameterSnapshot:
-    """The values of some parameters at one moment, to tell later whether any of them changed: an optimizer
-    step, ``load_state_dict``, a move or a dtype conversion.
 
-    It compares values, not version counters: torch's fused AdamW updates parameters in place without moving
-    their version counters, so a cache keyed on them kept the vectors of weights several epochs old.  Meant
-    for small parameter sets (a character encoder, CRF transitions): a snapshot is a copy of them."""
+def _count_step(optimizer, args, kwargs) -> None:
+    global _optimizer_steps
+    _optimizer_steps += 1
 
-    def __init__(self, parameters: Iterable[torch.Tensor]):
-        self.values = [p.detach().clone() for p in parameters]
 
-    def matches(self, parameters: Iterable[torch.Tensor]) -> bool:
-        """Whether ``parameters`` hold the snapshot's values (same dtype, device and shape); NaN never matches."""
-        parameters = list(parameters)
-        return len(parameters) == len(self.values) and all(
-            p.dtype == v.dtype and p.device == v.device and p.shape == v.shape and torch.equal(p.detach(), v)
-            for p, v in zip(parameters, self.values))
+register_optimizer_step_post_hook(_count_step)
+
+
+def parameter_state(parameters: Iterable[torch.Tensor]) -> tuple:
+    """What tells whether parameters changed since another call: the optimizer steps taken in this process and
+    each parameter's storage and version counter (an in-place update, ``load_state_dict``, a move or a dtype
+    conversion moves them).  Version counters alone miss fused optimizer steps: a cache keyed on them once kept
+    the first dev evaluation's character vectors and CRF transitions for a whole training run.  An update that
+    bypasses both (an in-place change of ``p.data`` outside any optimizer) is not seen."""
+    return _optimizer_steps, tuple((p.data_ptr(), p._version) for p in parameters)
 
 
 class WordTypeCache:
@@ -33,16 +36,16 @@ class WordTypeCache:
     unchanged.
 
     ``lookup`` returns ``(len(words), D)`` vectors, computing only the types it has not seen.  The cache is
-    emptied when any of ``parameters`` holds other values than when it was filled (an optimizer step or
-    ``load_state_dict``; see :class:`ParameterSnapshot`) or would hold more than ``capacity`` types.  Meant for
-    ``eval()`` mode under ``torch.no_grad()``, where ``compute`` is deterministic and nothing is differentiated.
+    emptied when :func:`parameter_state` of ``parameters`` moves (an optimizer step, ``load_state_dict``) or
+    when it would hold more than ``capacity`` types.  Meant for ``eval()`` mode under ``torch.no_grad()``, where
+    ``compute`` is deterministic and nothing is differentiated.
     """
 
     def __init__(self, capacity: int = 200_000):
         self.capacity = capacity
         self._rows: dict[str, int] = {}
         self._table: torch.Tensor | None = None
-        self._weights: ParameterSnapshot | None = None
+        self._weights: tuple | None = None
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -51,11 +54,10 @@ class WordTypeCache:
                parameters: Iterable[torch.Tensor], known: Sequence[str] = ()) -> torch.Tensor:
         """``(len(words), D)`` vectors of ``words``.  A new or emptied cache first computes those of ``known``
         (say, the vocabulary's words: a one-off cost, in batches of :data:`PREFILL_BATCH`)."""
-        parameters = list(parameters)
+        weights = parameter_state(parameters)
         missing = list(dict.fromkeys(w for w in words if w not in self._rows))
-        stale = self._weights is None or not self._weights.matches(parameters)
-        if stale or len(self._rows) + len(missing) > self.capacity:
-            self._rows, self._table, self._weights = {}, None, ParameterSnapshot(parameters)
+        if weights != self._weights or len(self._rows) + len(missing) > self.capacity:
+            self._rows, self._table, self._weights = {}, None, weights
             known = list(dict.fromkeys(known))[: self.capacity // 2]
             for start in range(0, len(known), PREFILL_BATCH):
                 self._store(known[start : start + PREFILL_BATCH], compute(known[start : start + PREFILL_BATCH]))
