@@ -881,6 +881,10 @@ def fraction_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
                 gain = structural.mean() - gold.mean()
                 check = _verdict(gain >= spec.fraction_margin, f"{gain:+.2f} test {m} over gold only on the same "
                                                                 f"{fraction:.0%} (needs +{spec.fraction_margin:g})")
+                partial = [f"{name} {s.seeds()}" for name, s in (("structural KD", structural), ("gold only", gold))
+                           if not s.complete]
+                if partial:
+                    check += f" (on the finished seeds only: {', '.join(partial)})"
             checks.append([scenario, f"{fraction:.0%}", check])
     return ["## Labelled-fraction protocol", "",
             "The teacher is the one above (trained on all gold). Each student sees the gold annotation of a fixed "
