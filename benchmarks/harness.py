@@ -823,9 +823,7 @@ def target_checks(setup: Setup, spec: Spec, results: dict, groups: list[dict]) -
                 check = _token_check(spec, scores["structural"], scores["token"], key)
             if scores["structural"].nonfinite:
                 check += " (‡: the structural-KD runs had a non-finite training loss)"
-            partial = [f"{spec.methods[m]} {scores[m].seeds()}" for m in compared if not scores[m].complete]
-            if partial:
-                check += f" (on the finished seeds only: {', '.join(partial)})"
+            check += partial_note({spec.methods[m]: scores[m] for m in compared})
             rows.append([scenario, target, check])
     return rows
 
@@ -859,6 +857,13 @@ def _token_check(spec: Spec, structural: Scores, token: Scores, key: str) -> str
                                   + ("" if gain > noise else ": the difference is within seed noise"))
 
 
+def partial_note(rows: dict[str, "Scores"]) -> str:
+    """`` (on the finished seeds only: ...)`` naming the rows (label -> scores) a verdict rests on that lack some
+    of their seeds; empty when every row is complete."""
+    partial = [f"{label} {scores.seeds()}" for label, scores in rows.items() if not scores.complete]
+    return f" (on the finished seeds only: {', '.join(partial)})" if partial else ""
+
+
 def fraction_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
     """The labelled-fraction protocol: one row per scenario, fraction and method, then the check that
     structural KD beats gold only on the same fraction by ``spec.fraction_margin``."""
@@ -881,10 +886,7 @@ def fraction_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
                 gain = structural.mean() - gold.mean()
                 check = _verdict(gain >= spec.fraction_margin, f"{gain:+.2f} test {m} over gold only on the same "
                                                                 f"{fraction:.0%} (needs +{spec.fraction_margin:g})")
-                partial = [f"{name} {s.seeds()}" for name, s in (("structural KD", structural), ("gold only", gold))
-                           if not s.complete]
-                if partial:
-                    check += f" (on the finished seeds only: {', '.join(partial)})"
+                check += partial_note({"structural KD": structural, "gold only": gold})
             checks.append([scenario, f"{fraction:.0%}", check])
     return ["## Labelled-fraction protocol", "",
             "The teacher is the one above (trained on all gold). Each student sees the gold annotation of a fixed "

@@ -86,9 +86,11 @@ def report(results: dict, baseline: dict, seeds: int, command: str, runs: Path) 
             minutes = [m for m in (per_epoch(r, runs) for r in done) if m is not None]
             body.append([label, div.mean_sd([r["dev"] for r in done]), div.mean_sd([r["test"] for r in done]),
                          f"{statistics.mean(minutes):.1f}" if minutes else "n/a"])
-        lines += [f"## {task.title}", "", f"Teacher: `{teacher['name']}`, trained {teacher['finished'] or '(not found)'}; "
-                  "every KD row below learned from that version.", "", *table(["student", f"dev {task.label}", f"test {task.label}",
-                                                  "train min / epoch"], body), "", verdict(task, groups, seeds), ""]
+        lines += [f"## {task.title}", "",
+                  f"Teacher: `{teacher['name']}`, trained {teacher['finished'] or '(not found)'}; every KD row below "
+                  "learned from that version.", "",
+                  *table(["student", f"dev {task.label}", f"test {task.label}", "train min / epoch"], body), "",
+                  verdict(task, groups, seeds), ""]
     return lines
 
 
@@ -135,13 +137,15 @@ def main(argv: list[str] | None = None) -> None:
 def train_frozen(task: div.Task, args) -> None:
     """Train this benchmark's own structural-KD rows when ``divergences.py`` has fewer than ``--seeds`` of them
     taught by the IKD rows' teacher (which must be the current one: a teacher's old version cannot teach again)."""
-    teacher = ikd_teacher(task, div.kept(args.kept))
-    if teacher is None or len(structural_rows(task, teacher, div.kept(args.baseline), div.kept(args.kept))) >= args.seeds:
+    own = div.kept(args.kept)
+    teacher = ikd_teacher(task, own)
+    if teacher is None or len(structural_rows(task, teacher, div.kept(args.baseline), own)) >= args.seeds:
         return
     if not div.same_teacher({"teacher": div.teacher_version(task)}, teacher):
         raise SystemExit(f"{task.name}: the IKD rows' teacher {teacher} is not the current one and taught too few "
                          "structural-KD rows; rerun the IKD rows with the current teacher")
-    div.train_rows(frozen_rows(task, args.seeds), args, lambda name, _, seed: div.train(task, name, "structural", seed, args))
+    div.train_rows(frozen_rows(task, args.seeds), args,
+                   lambda name, _, seed: div.train(task, name, "structural", seed, args))
 
 
 def ikd_record(task: div.Task, name: str, variant: str, seed: int, args) -> dict:
