@@ -46,7 +46,7 @@ from typing import NamedTuple
 
 import torch
 
-from .base import length_mask
+from .base import FORBIDDEN, length_mask
 
 #: the largest relative error of an LU pivot (:func:`_pivot_residual`) the fast path is trusted with.  Rounding
 #: alone leaves about ``n eps`` (2e-14 at n = 100); log Z then errs by at most the sum of the pivots' errors.
@@ -126,23 +126,24 @@ def _kept_words(lengths: torch.Tensor, trusted: torch.Tensor, n: int) -> torch.T
 
 
 def _arc_layout(values: torch.Tensor, kept: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``(B, n, n+1)`` per-word values -> ``(B, n+1, n+1)`` in ``dtype``, 0 on the root row and on the rows
-    not ``kept``."""
+    """``(B, n, n+1)`` per-word values -> ``(B, n+1, n+1)`` in ``dtype``, 0 on the root row and where not
+    ``kept`` (``(B, n, 1)`` words or ``(B, n, n+1)`` arcs)."""
     return torch.nn.functional.pad(values.masked_fill(~kept, 0.0), (0, 0, 1, 0)).to(dtype)
 
 
 def shifted_scores(phi: torch.Tensor, lengths: torch.Tensor):
     """Float64 ``(B, N, N+1)`` arc scores less their row maxima (row ``m-1`` holds the heads of word ``m``,
-    root first; ``-inf`` on the arcs no tree has) and the ``(B,)`` total shift ``sum_m c_m``.  A padding
-    word's only arc is from word 1, with score 0 (weight 1) and no gradient."""
+    root first; ``-inf`` on the arcs no tree has) and the ``(B,)`` total shift ``sum_m c_m``.  A ``-inf``
+    score of an allowed arc counts as :data:`~structkd.structs.base.FORBIDDEN` (finite, weight 0 beside any
+    allowed arc, no NaN gradient; as every structure of :class:`~structkd.structs.base.DynamicProgram`).  A
+    padding word's only arc is from word 1, with score 0 (weight 1) and no gradient."""
     n = phi.shape[-1] - 1
-    heads = torch.arange(n + 1, device=phi.device)
-    words, length = heads[1:, None], lengths.view(-1, 1, 1)
-    real = words <= length  # (B, n, 1)
-    allowed = (heads <= length) & (heads != words) & real
+    present = length_mask(lengths + 1, n + 1)  # (B, n+1): the root and the words
+    real = present[:, 1:]
     minus_inf = phi.new_full((1, 1, 1), float("-inf"), dtype=torch.float64)  # not 0-dim: it sets the dtype
-    scores = torch.where(allowed, phi[:, 1:], minus_inf)
-    scores[..., 1].masked_fill_(~real.squeeze(-1), 0.0)  # the hang arcs of padding words
+    scores = torch.where(real.unsqueeze(-1) & present.unsqueeze(-2), phi[:, 1:].clamp(min=FORBIDDEN), minus_inf)
+    scores.diagonal(1, -2, -1).fill_(float("-inf"))  # no word heads itself
+    scores[..., 1].masked_fill_(~real, 0.0)  # the hang arcs of padding words
     shift = scores.amax(-1, keepdim=True).detach()
     return scores.sub_(shift), shift.sum((-2, -1))
 
@@ -221,7 +222,10 @@ class _FastLogPartition(torch.autograd.Function):
             matrix = _laplacian(weights, ctx.multiroot)
             eye = torch.eye(matrix.shape[-1], dtype=matrix.dtype, device=matrix.device)
             inverse = _MMatrixInverse.apply(torch.where(trusted.view(-1, 1, 1), matrix, eye))
-            marginals = _arc_layout(_weight_gradient(weights, inverse, ctx.multiroot) * weights, kept, phi.dtype)
+            # masked where the weight is 0 (an arc no tree has, or a -inf score): the gradient arriving there
+            # may be NaN (0 * -inf in a loss that multiplies marginals by scores) and must stop
+            marginals = _arc_layout(_weight_gradient(weights, inverse, ctx.multiroot) * weights,
+                                    kept & (weights > 0), phi.dtype)
             return marginals * grad.view(-1, 1, 1), None, None
         full = weights.new_empty(phi.shape)
         full[:, 0] = 0  # the root row; _weight_gradient writes every other entry
@@ -272,8 +276,7 @@ def _pivot_residual(lu: torch.Tensor, slack: torch.Tensor) -> torch.Tensor:
     ``delta``: the residual measures each pivot's error a posteriori.
     """
     sigma = torch.linalg.solve_triangular(lu, slack.unsqueeze(-2), upper=True, left=False).squeeze(-2)
-    rows = torch.arange(lu.shape[-1], device=lu.device)
-    lower = (lu * (rows.unsqueeze(-1) > rows)).sum(-2)  # column sums of the strictly lower part: -l
+    lower = lu.tril(-1).sum(-2)  # column sums of the strictly lower part: -l
     return (sigma - lower).sub_(1).abs_().amax(-1)
 
 

@@ -17,7 +17,7 @@ import torch
 from torch.distributions.utils import lazy_property
 from torch_struct.semirings import LogSemiring
 
-from .base import DynamicProgram, Factorization, _finite
+from .base import DynamicProgram, Factorization
 from .local import head_mask, heads_to_arcs, semiring_masked
 from .matrix_tree import fast_derivatives, matrix_tree_log_partition
 from ..decoders import eisner
@@ -112,8 +112,15 @@ class MatrixTree(DynamicProgram):
         super().__init__(semiring)
         self.multiroot = multiroot
 
-    def _semiring_sum(self, phi, lengths):
-        return matrix_tree_log_partition(phi[0], lengths, self.multiroot).unsqueeze(0)
+    def logpartition(self, log_potentials, lengths=None, force_grad=False):
+        """``(1, B)`` log Z and the potentials it was computed from.  The scores go straight to
+        :func:`matrix_tree_log_partition`, which reads a ``-inf`` score as ``FORBIDDEN`` itself: no masked
+        copy of the scores in and out of the semiring's layout, whose passes cost more than the LU at
+        ``N = 25``."""
+        edge = log_potentials
+        if force_grad and not edge.requires_grad:
+            edge = edge.detach().requires_grad_(True)
+        return matrix_tree_log_partition(edge, lengths, self.multiroot).unsqueeze(0), [edge]
 
 
 # ----------------------------------------------------------------------------- the distributions
@@ -195,7 +202,7 @@ class NonProjectiveDependencyCRF(TreeFactorization):
         phi = self.log_potentials
         if phi.shape[-1] < 3:  # one word: no LU
             return super().derivatives(direction)
-        log_z, mu, hessian_d, trusted = fast_derivatives(_finite(phi.detach()), self.lengths, self.multiroot,
+        log_z, mu, hessian_d, trusted = fast_derivatives(phi.detach(), self.lengths, self.multiroot,
                                                          direction)
         if not trusted.all():
             rows = (~trusted).nonzero().squeeze(-1)
