@@ -9,6 +9,7 @@ import torch
 from hypothesis import example, given, settings, strategies as st
 
 from structkd.structs import NonProjectiveDependencyCRF
+from structkd.structs.base import FORBIDDEN
 from structkd.structs.matrix_tree import exact_log_partition, lu_log_partition, matrix_tree_log_partition
 
 
@@ -170,3 +171,23 @@ def test_nan_scores_give_nan_log_z_for_their_sentence_only(multiroot):
     phi[1, 2, 3] = float("nan")
     log_z = matrix_tree_log_partition(phi, lengths, multiroot)
     assert log_z[1].isnan() and torch.isfinite(log_z[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("multiroot", [False, True])
+def test_minus_inf_scores_count_as_forbidden_scores(multiroot):
+    """The distribution hands its scores to the matrix-tree unmasked; a ``-inf`` arc is read as ``FORBIDDEN``
+    there, as by every dynamic program: the same log Z, marginals and curvature, with no NaN, even for a word
+    whose every head is ``-inf``."""
+    phi, lengths = scores(11, 3, 5, 1.0, padded=True)
+    phi[:, 2, 1] = float("-inf")
+    phi[0, 3, :] = float("-inf")
+    forbidden = phi.masked_fill(phi == float("-inf"), FORBIDDEN)
+    direction = torch.randn_like(phi)
+    derived = NonProjectiveDependencyCRF(phi, lengths, multiroot).derivatives(direction)
+    expected = NonProjectiveDependencyCRF(forbidden, lengths, multiroot).derivatives(direction)
+    for value, reference in zip(derived, expected):
+        assert not value.isnan().any()
+        assert torch.allclose(value, reference, rtol=1e-12, atol=1e-12)
+    leaf = phi.clone().requires_grad_()
+    (gradient,) = torch.autograd.grad(NonProjectiveDependencyCRF(leaf, lengths, multiroot).partition.sum(), leaf)
+    assert torch.allclose(gradient, expected[1], atol=1e-12)
