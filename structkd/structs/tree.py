@@ -114,9 +114,9 @@ class MatrixTree(DynamicProgram):
 
     def logpartition(self, log_potentials, lengths=None, force_grad=False):
         """``(1, B)`` log Z and the potentials it was computed from.  The scores go straight to
-        :func:`matrix_tree_log_partition`, which reads a ``-inf`` score as ``FORBIDDEN`` itself: no masked
-        copy of the scores in and out of the semiring's layout, whose passes cost more than the LU at
-        ``N = 25``."""
+        :func:`matrix_tree_log_partition`, which reads a ``-inf`` score as ``FORBIDDEN`` itself, with no
+        masked copy of them into the semiring's layout and back (at ``N = 25`` those passes and their
+        backward cost about as much as the LU)."""
         edge = log_potentials
         if force_grad and not edge.requires_grad:
             edge = edge.detach().requires_grad_(True)
