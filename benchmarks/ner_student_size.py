@@ -43,8 +43,10 @@ def size_runs(setup: Setup, size: str) -> list[Run]:
 
 
 def default_student(setup: Setup) -> str:
-    """A finished default-size BiLSTM + CRF student of the benchmark whose model is here (for its speed)."""
-    names = [run.name for scenario in ("1a", "3") for run in harness.row_runs(setup, ner.SPEC, scenario, "structural")]
+    """A finished default-size BiLSTM + CRF student of the benchmark whose model is here (for its speed, which
+    depends on its architecture alone: a structural-KD one where there is one, else a token-level one)."""
+    names = [run.name for method in ("structural", "token") for scenario in ("1a", "3")
+             for run in harness.row_runs(setup, ner.SPEC, scenario, method)]
     found = [name for name in names if (setup.runs / name / "best").is_dir()]
     if not found:
         raise SystemExit(f"no default-size BiLSTM + CRF student with a model under {setup.runs} ({', '.join(names)})")

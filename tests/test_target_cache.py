@@ -129,3 +129,24 @@ def test_a_run_sharing_the_cache_waits_for_the_one_labelling_it_then_reads_its_s
     second.join()
     assert calls == ["first", "first"] and not outcome["first"][1] and outcome["second"][1]
     assert all(map(same, outcome["second"][0], outcome["first"][0]))
+
+
+def test_a_run_keeps_reading_its_own_targets_after_another_run_replaces_the_shards(tmp_path):
+    """Two runs with other sentences share a folder: the second replaces the shards, and the first, still
+    running, reads what it was given (its shards stay mapped), never the second's."""
+    teacher, student = tagger("crf", 0), tagger("crf", 1)
+    first, _ = cached_teacher_targets(tmp_path, teacher, student, WORDS, show_progress=False, shard_size=2)
+    expected = [t for shard in (WORDS[:2], WORDS[2:])
+                for t in teacher_targets(teacher, student, shard, show_progress=False)]
+    other = [["Paris", "is", "nice"], ["Bye", "John"], ["Hello"]]
+    second, reused = cached_teacher_targets(tmp_path, teacher, student, other, show_progress=False, shard_size=2)
+    assert not reused and not same(second[0], expected[0])
+    assert all(same(first[i], expected[i]) for i in range(len(first)))  # first was not read before the swap
+
+
+def test_shards_of_another_fingerprint_are_refused_when_read(tmp_path):
+    from structkd.training.target_cache import CachedTargets
+    teacher, student = tagger("crf", 0), tagger("crf", 1)
+    cached_teacher_targets(tmp_path, teacher, student, WORDS, show_progress=False, shard_size=2)
+    with pytest.raises(ValueError, match="shard-00000.safetensors: these teacher targets belong to"):
+        CachedTargets(tmp_path, len(WORDS), 2, "another fingerprint")

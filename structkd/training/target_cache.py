@@ -12,7 +12,8 @@ and a killed labelling run resumes at the first missing shard.  :class:`CachedTa
 through memory maps, one sentence at a time.  A shard with another fingerprint is recomputed and replaced, never
 used.  Runs that share a cache folder label it one at a time (an exclusive lock on ``.labelling.lock`` there,
 which the system frees when its process ends, however it ends): a run that waited finds the shards written and
-reads them.
+reads them.  A run maps every shard of its own, fingerprint checked, while it holds the lock, so a later run that
+replaces the folder's shards (other sentences, another teacher) never changes what a running one reads.
 """
 from __future__ import annotations
 
@@ -78,11 +79,19 @@ def _config(model: torch.nn.Module) -> dict:
 
 class CachedTargets(Sequence):
     """The targets of a cache folder as a read-only sequence: ``targets[i]`` is sentence ``i``'s (a tensor, or a
-    tuple of ``parts`` tensors), read from its shard's memory map when asked for."""
+    tuple of ``parts`` tensors), read from its shard's memory map when asked for.
 
-    def __init__(self, folder: Path, count: int, shard_size: int, parts: int):
-        self.folder, self.count, self.shard_size, self.parts = folder, count, shard_size, parts
-        self._open: dict[int, object] = {}
+    Every shard is mapped when the sequence is made, and must carry the ``key`` fingerprint (else ValueError): the
+    maps keep these files' contents for as long as the sequence lives, even if another run replaces the files."""
+
+    def __init__(self, folder: Path, count: int, shard_size: int, key: str):
+        self.folder, self.count, self.shard_size = folder, count, shard_size
+        self._shards = [safe_open(shard_path(folder, n), framework="pt") for n in range(-(-count // shard_size))]
+        for n, shard in enumerate(self._shards):
+            if (shard.metadata() or {}).get("fingerprint") != key:
+                raise ValueError(f"{shard_path(folder, n)}: these teacher targets belong to other sentences, another "
+                                 "teacher or another student kind (another run replaced them); run again to relabel")
+        self.parts = int(self._shards[0].metadata().get("parts", 0)) if self._shards else 0
 
     def __len__(self) -> int:
         return self.count
@@ -90,10 +99,7 @@ class CachedTargets(Sequence):
     def __getitem__(self, index: int):
         if not 0 <= index < self.count:
             raise IndexError(f"sentence {index} of {self.count}")
-        shard = self._open.get(index // self.shard_size)
-        if shard is None:
-            shard = safe_open(shard_path(self.folder, index // self.shard_size), framework="pt")
-            self._open[index // self.shard_size] = shard
+        shard = self._shards[index // self.shard_size]
         if self.parts:
             return tuple(shard.get_tensor(f"{index}.{j}") for j in range(self.parts))
         return shard.get_tensor(str(index))
@@ -127,13 +133,12 @@ def cached_teacher_targets(folder: str | Path, teacher, student, words: Sequence
             targets = teacher_targets(teacher, student, words[start : start + shard_size], method, k,
                                       global_temperature=global_temperature, show_progress=show_progress)
             _write_shard(shard_path(folder, n), targets, start, key)
-    distributed.barrier()  # every shard is written
-    if distributed.is_main:
-        for stale in set(folder.glob("shard-*.safetensors")) - {shard_path(folder, n) for n in shards}:
-            stale.unlink()  # shards past the end of a longer set of sentences
-    distributed.barrier()
-    parts = int(_stored_metadata(shard_path(folder, 0)).get("parts", 0)) if words else 0
-    return CachedTargets(folder, len(words), shard_size, parts), not missing
+        distributed.barrier()  # every shard is written
+        if distributed.is_main:
+            for stale in set(folder.glob("shard-*.safetensors")) - {shard_path(folder, n) for n in shards}:
+                stale.unlink()  # shards past the end of a longer set of sentences
+        distributed.barrier()
+        return CachedTargets(folder, len(words), shard_size, key), not missing
 
 
 @contextlib.contextmanager
