@@ -8,7 +8,7 @@ folder in the repository, one ``NAME.json`` per run), so that a finished run is 
 is started again, on this machine or another, and an interrupted one is resumed from its checkpoint: a
 plan can be completed over several sessions.  The KD students learn from teacher-labelled transfer text; the
 runs of one teacher, student factorization and objective share one cache of teacher targets
-(``--runs/cache/``), written by the row's seed-0 run, which the others wait for.  With ``--jobs N`` the runs
+(``--runs/cache/``; a ``--max-train`` run's own), written by the row's seed-0 run, which the others wait for.  With ``--jobs N`` the runs
 are spread over N worker processes (a student starts once its teacher is finished); each worker's output goes
 to ``RUN.log`` under ``--runs``.  A finished teacher
 whose model is gone (results brought back from another machine) blocks its students until
@@ -82,6 +82,12 @@ class Setup:
     def transfer_tag(self) -> str:
         """``transfer`` for the openly licensed text alone, ``transfer-nc`` when non-commercial files are added."""
         return "transfer-nc" if set(self.transfer) & set(NC_TRANSFER) else "transfer"
+
+    @property
+    def cache_suffix(self) -> str:
+        """``-first200`` on the teacher-target caches of ``--max-train 200`` runs: other sentences, so another
+        folder (in a shared cache folder, one set of sentences replaces the other's shards)."""
+        return f"-first{self.max_train}" if self.max_train else ""
 
 
 #: transfer text (paths in the data folder): ``unlabeled-web`` (151,887 sentences in EWT-like genres, openly
@@ -214,7 +220,7 @@ def student_run(setup: Setup, spec: Spec, scenario: str, method: str, seed: int,
         "distill", spec.task, "--teacher", str(setup.runs / teacher / "best"),
         *student_encoder_options(spec, "student-"), *spec.model_options(key, "student-"), "--objective", method,
         "--lam", str(spec.lam), *spec.method_options.get(method, []), "--transfer", *setup.transfer_files(),
-        "--teacher-cache", str(setup.runs / "cache" / f"{teacher}-{key}-{method}"), *training),
+        "--teacher-cache", str(setup.runs / "cache" / f"{teacher}-{key}-{method}{setup.cache_suffix}"), *training),
         teacher, () if seed == 0 else (labeller,))
 
 

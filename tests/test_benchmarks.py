@@ -444,7 +444,7 @@ def test_student_size_benchmark_trains_times_and_reports_smaller_students(tmp_pa
         result = json.loads((runs / f"size-{size}-s0" / harness.RESULT).read_text())
         assert result["teacher"]["name"] == "teacher-crf" and "--student-layers" in result["argv"]
         assert f"| size-{size}-s* |" in text
-    assert (runs / "cache" / "teacher-crf-crf-structural").is_dir()  # the benchmark's cache: every size and seed
+    assert (runs / "cache" / "teacher-crf-crf-structural-first20").is_dir()  # the benchmark's cache: every size and seed
     assert "| MiniLM + CRF teacher | teacher-crf |  | 70.00 | 70.00 | 1 |" in text and "## Size and speed" in text
     assert text.count("| 1.00x | 1.00x | 1.00x |") == 1
 
@@ -617,3 +617,12 @@ def test_the_supar_section_falls_back_on_the_kept_result_when_the_runs_folder_la
     kept = json.loads(parsing.SUPAR_KEPT.read_text())
     assert "Not run yet" not in section and f"{kept['scores']['test']['las']:.2f}" in section
     assert "structkd BiLSTM head-selection" in section and "need not be a tree" in section
+
+
+def test_a_smoke_run_on_the_first_sentences_labels_into_its_own_cache(tmp_path):
+    full = setup_for(tmp_path)
+    smoke = harness.Setup(DATA, tmp_path, 3, harness.TRANSFER, 3, 10, 64, "cpu")
+    caches = [option(harness.student_run(setup, ner.SPEC, "1a", "structural", 0).argv, "--teacher-cache")
+              for setup in (full, smoke)]
+    assert caches[0] == str(tmp_path / "cache" / "teacher-crf-crf-structural")
+    assert caches[1] == caches[0] + "-first64"
