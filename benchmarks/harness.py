@@ -8,9 +8,9 @@ folder in the repository, one ``NAME.json`` per run), so that a finished run is 
 is started again, on this machine or another, and an interrupted one is resumed from its checkpoint: a
 plan can be completed over several sessions.  The KD students learn from teacher-labelled transfer text; the
 runs of one teacher, student factorization and objective share one cache of teacher targets
-(``--runs/cache/``; a ``--max-train`` run's own), written by the row's seed-0 run, which the others wait for.  With ``--jobs N`` the runs
-are spread over N worker processes (a student starts once its teacher is finished); each worker's output goes
-to ``RUN.log`` under ``--runs``.  A finished teacher
+(``--runs/cache/``; a ``--max-train`` run's own), written by the row's seed-0 run, which the others wait for.
+With ``--jobs N`` the runs are spread over N worker processes (a student starts once its teacher is finished);
+each worker's output goes to ``RUN.log`` under ``--runs``.  A finished teacher
 whose model is gone (results brought back from another machine) blocks its students until
 ``--retrain-lost-teachers`` trains it again, keeping the old version's result under ``replaced/``; every
 distilled run records the teacher version that taught it, and the report has one teacher row per version.
@@ -83,11 +83,12 @@ class Setup:
         """``transfer`` for the openly licensed text alone, ``transfer-nc`` when non-commercial files are added."""
         return "transfer-nc" if set(self.transfer) & set(NC_TRANSFER) else "transfer"
 
-    @property
-    def cache_suffix(self) -> str:
-        """``-first200`` on the teacher-target caches of ``--max-train 200`` runs: other sentences, so another
-        folder (in a shared cache folder, one set of sentences replaces the other's shards)."""
-        return f"-first{self.max_train}" if self.max_train else ""
+    def target_cache(self, teacher: str, student_key: str, method: str) -> Path:
+        """The teacher-target cache of ``teacher``'s targets for the ``student_key`` student and ``method``, shared
+        by every run of this plan that needs them; ``--max-train 200`` runs (other sentences) get their own,
+        ``...-first200`` (in a shared folder, one set of sentences would replace the other's shards)."""
+        first = f"-first{self.max_train}" if self.max_train else ""
+        return self.runs / "cache" / f"{teacher}-{student_key}-{method}{first}"
 
 
 #: transfer text (paths in the data folder): ``unlabeled-web`` (151,887 sentences in EWT-like genres, openly
@@ -220,7 +221,7 @@ def student_run(setup: Setup, spec: Spec, scenario: str, method: str, seed: int,
         "distill", spec.task, "--teacher", str(setup.runs / teacher / "best"),
         *student_encoder_options(spec, "student-"), *spec.model_options(key, "student-"), "--objective", method,
         "--lam", str(spec.lam), *spec.method_options.get(method, []), "--transfer", *setup.transfer_files(),
-        "--teacher-cache", str(setup.runs / "cache" / f"{teacher}-{key}-{method}{setup.cache_suffix}"), *training),
+        "--teacher-cache", str(setup.target_cache(teacher, key, method)), *training),
         teacher, () if seed == 0 else (labeller,))
 
 

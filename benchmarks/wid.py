@@ -93,7 +93,7 @@ def row_run(setup: Setup, task: str, shape, encoder: str, objective: str, seed: 
     spec = SPECS[task]
     teacher = teacher_run(setup, spec, teacher_key(task)).name
     layers, hidden, strategy = shape
-    cache = setup.runs / "cache" / f"{teacher}-{student_key(task)}-{objective}{setup.cache_suffix}"  # the task benchmark's
+    cache = setup.target_cache(teacher, student_key(task), objective)  # the task benchmark's
     kd = [] if objective == "none" else ["--lam", str(LAM), "--transfer", *setup.transfer_files(),
                                          "--teacher-cache", str(cache)]
     argv = ("distill", task, "--teacher", str(setup.runs / teacher / "best"), "--student-encoder", encoder,

@@ -87,11 +87,12 @@ class CachedTargets(Sequence):
     def __init__(self, folder: Path, count: int, shard_size: int, key: str):
         self.folder, self.count, self.shard_size = folder, count, shard_size
         self._shards = [safe_open(shard_path(folder, n), framework="pt") for n in range(-(-count // shard_size))]
-        for n, shard in enumerate(self._shards):
-            if (shard.metadata() or {}).get("fingerprint") != key:
+        metadata = [shard.metadata() or {} for shard in self._shards]
+        for n, stored in enumerate(metadata):
+            if stored.get("fingerprint") != key:
                 raise ValueError(f"{shard_path(folder, n)}: these teacher targets belong to other sentences, another "
                                  "teacher or another student kind (another run replaced them); run again to relabel")
-        self.parts = int(self._shards[0].metadata().get("parts", 0)) if self._shards else 0
+        self.parts = int(metadata[0].get("parts", 0)) if metadata else 0
 
     def __len__(self) -> int:
         return self.count
