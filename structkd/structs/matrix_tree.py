@@ -41,6 +41,7 @@ tree), so a padded batch gives the same values as each sentence alone.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -98,12 +99,14 @@ def fast_derivatives(phi: torch.Tensor, lengths: torch.Tensor, multiroot: bool =
     phi = phi.detach()
     factors = _factor(phi, lengths, multiroot, with_inverse=True)
     weights, inverse = factors.weights, factors.inverse
-    kept = _kept_words(lengths, factors.trusted, weights.shape[1])
+    dropped = _dropped_words(lengths, factors.trusted, weights.shape[1])
     if direction is None:
         grad = _weight_gradient(weights, inverse, multiroot, factors.solved, factors.total)
-        return factors.log_z.to(phi.dtype), _arc_layout(grad * weights, kept, phi.dtype), None, factors.trusted
+        return factors.log_z.to(phi.dtype), _arc_layout(grad * weights, dropped, phi.dtype), None, factors.trusted
     # padding words' hang arcs (weight 1, not a score) do not move
-    moved = direction[:, 1:].to(weights.dtype).masked_fill(~kept, 0.0)
+    moved = direction[:, 1:].to(weights.dtype)
+    if dropped is not None:
+        moved = moved.masked_fill(dropped, 0.0)
     with torch.enable_grad():
         leaves = weights.requires_grad_(), inverse.requires_grad_()
         grad = _weight_gradient(*leaves, multiroot)
@@ -115,20 +118,24 @@ def fast_derivatives(phi: torch.Tensor, lengths: torch.Tensor, multiroot: bool =
     grad, weights = grad.detach(), weights.detach()
     by_weights = by_matrix if by_weights is None else by_weights.add_(by_matrix)
     hessian_d = weights * by_weights.addcmul_(grad, moved)
-    return (factors.log_z.to(phi.dtype), _arc_layout(grad * weights, kept, phi.dtype),
-            _arc_layout(hessian_d, kept, phi.dtype), factors.trusted)
+    return (factors.log_z.to(phi.dtype), _arc_layout(grad * weights, dropped, phi.dtype),
+            _arc_layout(hessian_d, dropped, phi.dtype), factors.trusted)
 
 
-def _kept_words(lengths: torch.Tensor, trusted: torch.Tensor, n: int) -> torch.Tensor:
-    """``(B, n, 1)`` True on the words of trusted rows: padding words' hang arcs and refused rows get no
-    derivatives from the fast path."""
-    return (length_mask(lengths, n) & trusted.unsqueeze(-1)).unsqueeze(-1)
+def _dropped_words(lengths: torch.Tensor, trusted: torch.Tensor, n: int) -> torch.Tensor | None:
+    """``(B, n, 1)`` True on the words the fast path gives no derivatives: padding words (their hang arcs are no
+    score) and every word of a refused row (its log Z comes from the exact path); None when there are none."""
+    if trusted.all() and not (lengths < n).any():
+        return None
+    return ~(length_mask(lengths, n) & trusted.unsqueeze(-1)).unsqueeze(-1)
 
 
-def _arc_layout(values: torch.Tensor, kept: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``(B, n, n+1)`` per-word values -> ``(B, n+1, n+1)`` in ``dtype``, 0 on the root row and where not
-    ``kept`` (``(B, n, 1)`` words or ``(B, n, n+1)`` arcs)."""
-    return torch.nn.functional.pad(values.masked_fill(~kept, 0.0), (0, 0, 1, 0)).to(dtype)
+def _arc_layout(values: torch.Tensor, dropped: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
+    """``(B, n, n+1)`` per-word values -> ``(B, n+1, n+1)`` in ``dtype``, 0 on the root row and where
+    ``dropped`` (None: nowhere; else ``(B, n, 1)`` words or ``(B, n, n+1)`` arcs)."""
+    if dropped is not None:
+        values = values.masked_fill(dropped, 0.0)
+    return torch.nn.functional.pad(values, (0, 0, 1, 0)).to(dtype)
 
 
 def shifted_scores(phi: torch.Tensor, lengths: torch.Tensor):
@@ -138,14 +145,23 @@ def shifted_scores(phi: torch.Tensor, lengths: torch.Tensor):
     allowed arc, no NaN gradient; as every structure of :class:`~structkd.structs.base.DynamicProgram`).  A
     padding word's only arc is from word 1, with score 0 (weight 1) and no gradient."""
     n = phi.shape[-1] - 1
-    present = length_mask(lengths + 1, n + 1)  # (B, n+1): the root and the words
-    real = present[:, 1:]
+    allowed = _arc_reach(n, phi.device) <= lengths.view(-1, 1, 1)
     minus_inf = phi.new_full((1, 1, 1), float("-inf"), dtype=torch.float64)  # not 0-dim: it sets the dtype
-    scores = torch.where(real.unsqueeze(-1) & present.unsqueeze(-2), phi[:, 1:].clamp(min=FORBIDDEN), minus_inf)
-    scores.diagonal(1, -2, -1).fill_(float("-inf"))  # no word heads itself
-    scores[..., 1].masked_fill_(~real, 0.0)  # the hang arcs of padding words
+    scores = torch.where(allowed, phi[:, 1:].clamp(min=FORBIDDEN), minus_inf)
+    if (lengths < n).any():
+        scores[..., 1].masked_fill_(~length_mask(lengths, n), 0.0)  # the hang arcs of padding words
     shift = scores.amax(-1, keepdim=True).detach()
     return scores.sub_(shift), shift.sum((-2, -1))
+
+
+@functools.lru_cache(maxsize=256)
+def _arc_reach(n: int, device: torch.device) -> torch.Tensor:
+    """``(n, n+1)`` the last word an arc ``h -> m`` touches, ``max(m, h)`` at ``[m-1, h]``, and ``n+1`` on
+    ``h = m``: the arc is in a sentence of ``k`` words when this is ``<= k``."""
+    words = torch.arange(1, n + 1, device=device)
+    reach = torch.maximum(words.unsqueeze(-1), torch.arange(n + 1, device=device))
+    reach.diagonal(1).fill_(n + 1)
+    return reach
 
 
 # ----------------------------------------------------------------------------- the fast path
@@ -179,8 +195,11 @@ def _factor(phi: torch.Tensor, lengths: torch.Tensor, multiroot: bool, with_inve
     scores, shift = shifted_scores(phi, lengths)
     weights = scores.exp_()
     lu, pivots, info = torch.linalg.lu_factor_ex(_laplacian(weights, multiroot).transpose(-1, -2))
-    failed = (info != 0) | (pivots < 1).any(-1)  # singular, or factors LAPACK left undefined (NaN input)
-    if failed.any():  # such rows are refused below; identity factors keep the solves defined meanwhile
+    # rows that are singular, or whose factors LAPACK left undefined (NaN input), are refused below; identity
+    # factors keep the solves defined meanwhile
+    failed = None
+    if info.any() or (pivots < 1).any():
+        failed = (info != 0) | (pivots < 1).any(-1)
         eye = torch.eye(lu.shape[-1], dtype=lu.dtype, device=lu.device)
         lu = torch.where(failed.view(-1, 1, 1), eye, lu)
         pivots = torch.where(failed.view(-1, 1), torch.arange(1, lu.shape[-1] + 1, dtype=pivots.dtype,
@@ -195,7 +214,9 @@ def _factor(phi: torch.Tensor, lengths: torch.Tensor, multiroot: bool, with_inve
         log_z += total.log()
     # A pivot that is not positive (a row exchange or cancellation past zero) makes log Z NaN.
     residual = _pivot_residual(lu, weights[..., 0] if multiroot else weights[:, 1:, 1])
-    trusted = (residual <= TRUST) & torch.isfinite(log_z) & ~failed
+    trusted = (residual <= TRUST) & torch.isfinite(log_z)
+    if failed is not None:
+        trusted &= ~failed
     return _Factors(log_z, trusted, weights, inverse, solved, total)
 
 
@@ -216,22 +237,22 @@ class _FastLogPartition(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad, _):
         phi, lengths, trusted, weights, inverse, solved, total = ctx.saved_tensors
-        kept = _kept_words(lengths, trusted, weights.shape[1])
+        dropped = _dropped_words(lengths, trusted, weights.shape[1])
         if torch.is_grad_enabled():  # a second derivative is wanted: everything again, differentiably in phi
             weights = shifted_scores(phi, lengths)[0].exp()
             matrix = _laplacian(weights, ctx.multiroot)
             eye = torch.eye(matrix.shape[-1], dtype=matrix.dtype, device=matrix.device)
             inverse = _MMatrixInverse.apply(torch.where(trusted.view(-1, 1, 1), matrix, eye))
-            # masked where the weight is 0 (an arc no tree has, or a -inf score): the gradient arriving there
-            # may be NaN (0 * -inf in a loss that multiplies marginals by scores) and must stop
-            marginals = _arc_layout(_weight_gradient(weights, inverse, ctx.multiroot) * weights,
-                                    kept & (weights > 0), phi.dtype)
-            return marginals * grad.view(-1, 1, 1), None, None
+            # also masked where the weight is 0 (an arc no tree has, or a -inf score): the gradient arriving
+            # there may be NaN (0 * -inf in a loss that multiplies marginals by scores) and must stop
+            dropped = (weights == 0) if dropped is None else dropped | (weights == 0)
+            marginals = _weight_gradient(weights, inverse, ctx.multiroot) * weights
+            return _arc_layout(marginals, dropped, phi.dtype) * grad.view(-1, 1, 1), None, None
         full = weights.new_empty(phi.shape)
         full[:, 0] = 0  # the root row; _weight_gradient writes every other entry
         marginals = _weight_gradient(weights, inverse, ctx.multiroot, solved, total, out=full[:, 1:]).mul_(weights)
-        if not kept.all():
-            marginals.masked_fill_(~kept, 0.0)
+        if dropped is not None:
+            marginals.masked_fill_(dropped, 0.0)
         if not (grad == 1).all():
             full.mul_(grad.view(-1, 1, 1))
         return full.to(phi.dtype), None, None
