@@ -586,8 +586,13 @@ def test_kd_method_benchmarks_rows_and_verdicts_from_kept_results(tmp_path):
     ikd = {"ner-ikd-head-s0": dict(record("ner", "ikd-head", 0, 71.5), train_minutes=20.0),
            "ner-ikd-head-s1": record("ner", "ikd-head", 1, 70.5)}
     lines = interactive.report(ikd, results, 3, "cmd", tmp_path)
-    assert any("**missed**: +0.00 F1 (seed deviation 1.00, provisional: 2 and 3 of 3 seeds)" in line
-               or "**missed**: -0.00 F1 (seed deviation 1.00, provisional: 2 and 3 of 3 seeds)" in line for line in lines)
+    scorer, whole = (f"Target (IKD beats structural KD by more than the seed deviation), {interactive.VARIANTS[v][0]}"
+                     for v in ("ikd-head", "ikd-all"))
+    assert any(line.startswith(f"- {scorer}: **missed**: ") and line.endswith(
+        "0.00 F1 (seed deviation 1.00, provisional: 2 and 3 of 3 seeds).") for line in lines)
+    assert f"- {whole}: not measured yet (needs 2+ seeds of each)." in lines
+    both = {**ikd, **{f"ner-ikd-all-s{s}": record("ner", "ikd-all", s, t) for s, t in enumerate((73.0, 74.0, 75.0))}}
+    assert f"- {whole}: met: +3.00 F1 (seed deviation 1.00)." in interactive.report(both, results, 3, "cmd", tmp_path)
     assert any("| IKD, the teacher's scorer adapting (exact exam every 4 steps) | 71.00 ± 0.71 (2 seeds) | "
                "71.00 ± 0.71 (2 seeds) | 1.2 |" in line for line in lines)  # (20 + 5) minutes / 20 epochs
     # a record without its epoch count or run log: the budget's (best epoch 6 + patience 3 = 9 of 10; 8 -> 10)
