@@ -187,21 +187,28 @@ def verdict(task: Task, by_objective: dict[str, list[dict]], seeds: int) -> list
             f"(seed deviation {deviation:.2f})."]
 
 
-def main(argv_: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def protocol_parser(doc: str, name: str) -> argparse.ArgumentParser:
+    """The options of a benchmark of this protocol called ``name`` (its kept results, report and discussion are
+    named after it; its rows run in this benchmark's runs folder, sharing its teacher-target caches)."""
+    results = ROOT / "benchmarks" / "results"
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", action="append", choices=sorted(TASKS), help="ner, dep (repeatable; default both)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="the data folder")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "divergences", help="one folder per row")
-    parser.add_argument("--kept", type=Path, default=ROOT / "benchmarks" / "results" / "divergences",
+    parser.add_argument("--kept", type=Path, default=results / name,
                         help="where finished rows' results are kept (in git)")
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "divergences.md")
-    parser.add_argument("--discussion", type=Path, default=ROOT / "benchmarks" / "results" / "divergences-discussion.md",
+    parser.add_argument("--results", type=Path, default=results / f"{name}.md")
+    parser.add_argument("--discussion", type=Path, default=results / f"{name}-discussion.md",
                         help="a markdown file appended to the report, when it exists")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", default="1", help="torch threads")
     parser.add_argument("--only", action="append", metavar="GLOB", help="rows whose name matches (repeatable)")
     parser.add_argument("--report-only", action="store_true")
-    args = parser.parse_args(argv_)
+    return parser
+
+
+def main(argv_: list[str] | None = None) -> None:
+    args = protocol_parser(__doc__, "divergences").parse_args(argv_)
     args.kept.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         for task in (TASKS[t] for t in (args.task or TASKS)):

@@ -17,7 +17,6 @@ finished rows are kept in ``benchmarks/results/interactive/``::
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 from pathlib import Path
 
@@ -116,20 +115,9 @@ def verdict(task: div.Task, groups: dict, seeds: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", action="append", choices=sorted(div.TASKS))
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "divergences")
-    parser.add_argument("--kept", type=Path, default=ROOT / "benchmarks" / "results" / "interactive")
+    parser = div.protocol_parser(__doc__, "interactive")
     parser.add_argument("--baseline", type=Path, default=ROOT / "benchmarks" / "results" / "divergences",
                         help="the kept results of benchmarks/divergences.py")
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "interactive.md")
-    parser.add_argument("--discussion", type=Path, default=ROOT / "benchmarks" / "results" / "interactive-discussion.md",
-                        help="a markdown file appended to the report, when it exists")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--threads", default="1")
-    parser.add_argument("--only", action="append", metavar="GLOB")
-    parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     args.kept.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
