@@ -172,16 +172,21 @@ def report(task: str, measured: dict | None) -> list[str]:
     return lines
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def timing_parser(doc: str, rounds: int, out: Path) -> argparse.ArgumentParser:
+    """The options of a benchmark that times the task models of :data:`SPECS` (this one, ``onnx_speed.py``)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", action="append", choices=sorted(SPECS), help="ner, dep (repeatable; default both)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--runs", type=Path, default=ROOT, help="the folder holding runs/ (default: the repository)")
     parser.add_argument("--sentences", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, default=out)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = timing_parser(__doc__, 9, DEFAULT_OUT).parse_args(argv)
     sections = ["# structkd: student and teacher decoding speed, batch 1 and 32 (CPU)", "",
                 f"Command: `python benchmarks/latency.py {' '.join(f'--task {t}' for t in args.task or SPECS)}` "
                 "(see its docstring for what is timed and why the students have random weights)."]

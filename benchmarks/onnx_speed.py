@@ -12,7 +12,6 @@ those sentences: the table says how many differ.
 """
 from __future__ import annotations
 
-import argparse
 import datetime
 import statistics
 import tempfile
@@ -114,15 +113,7 @@ def report(task: str, measured: dict) -> list[str]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", action="append", choices=sorted(latency.SPECS), help="ner, dep (repeatable)")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--runs", type=Path, default=ROOT, help="the folder holding runs/ (default: the repository)")
-    parser.add_argument("--sentences", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
+    args = latency.timing_parser(__doc__, 5, DEFAULT_OUT).parse_args(argv)
     tasks = args.task or sorted(latency.SPECS, reverse=True)
     sections = ["# structkd: exported models under onnxruntime against PyTorch (CPU)", "",
                 f"Command: `python benchmarks/onnx_speed.py {' '.join(f'--task {t}' for t in tasks)}` (see its "
