@@ -98,6 +98,15 @@ def measure(task: str, data: Path, runs: Path, sentences: int, rounds: int, thre
         return None
     spec = SPECS[task]
     test = spec.read_test(str(data / spec.splits["test"]))[:sentences]
+    timed = time_rounds(spec, found, test, rounds, threads)
+    predictors = {label: spec.predictor(model.eval()) for label, model in list(found.items())[1:]}
+    return timed | {"profiles": {label: profile(predictor, test) for label, predictor in predictors.items()}}
+
+
+def time_rounds(spec, found: dict[str, torch.nn.Module], test: list, rounds: int, threads: int) -> dict:
+    """Sentences per second of every model of ``found`` (label -> model, the reference first) at batch 32 and 1
+    on ``test``, ``rounds`` rounds over all the models: ``samples`` (label -> batch -> one value per round),
+    ``speeds`` (their medians), ``parameters``, and the conditions (machine, date, code, load meanwhile)."""
     torch.set_num_threads(threads)
     tasks = {label: spec.predictor(model.eval()) for label, model in found.items()}
     date, cpu_start, wall_start = datetime.datetime.now(), cpu_seconds(), time.perf_counter()
@@ -109,11 +118,10 @@ def measure(task: str, data: Path, runs: Path, sentences: int, rounds: int, thre
     load_meanwhile = other_load(cpu_start, cpu_seconds(), time.perf_counter() - wall_start)
     speeds = {label: {batch: statistics.median(values) for batch, values in by_batch.items()}
               for label, by_batch in samples.items()}
-    profiles = {label: profile(predictor, test) for label, predictor in list(tasks.items())[1:]}
     return {"machine": machine("cpu", threads), "date": date.isoformat(timespec="seconds"), "code": code_version(),
             "sentences": len(test), "rounds": rounds, "other_load": load_meanwhile,
             "parameters": {label: m.num_parameters() for label, m in found.items()},
-            "speeds": speeds, "samples": samples, "profiles": profiles}
+            "speeds": speeds, "samples": samples}
 
 
 def profile(predictor, test: list) -> dict[str, float]:
@@ -138,30 +146,48 @@ def ratio_of_rounds(model: list[float], teacher: list[float]) -> tuple[float, st
     return median, f"{median:.1f}x ({min(ratios):.1f}-{max(ratios):.1f})"
 
 
+def conditions(measured: dict) -> str:
+    """The sentence saying how a :func:`time_rounds` measurement was taken."""
+    return (f"Measured {measured['date']} on {measured['machine']} ({measured['code']}): the first "
+            f"{measured['sentences']} test sentences, median of {measured['rounds']} rounds (speed / the teacher's: "
+            "the median of the rounds' ratios, their range in brackets); other processes kept "
+            f"{measured['other_load']:.2f} cores busy on average meanwhile.")
+
+
+def speed_ratios(measured: dict) -> dict[str, dict[str, tuple[float, str]]]:
+    """label -> batch (``"32"``, ``"1"``) -> :func:`ratio_of_rounds` against the first model of a
+    :func:`time_rounds` measurement."""
+    samples = measured["samples"]
+    reference = samples[next(iter(samples))]
+    return {label: {batch: ratio_of_rounds(by_batch[batch], reference[batch]) for batch in ("32", "1")}
+            for label, by_batch in samples.items()}
+
+
+def speed_table(measured: dict, need_32: float | None, need_1: float) -> list[str]:
+    """A :func:`time_rounds` measurement as a table, each model against the first, with whether it meets
+    ``need_1`` x the first's speed at batch 1 (and ``need_32`` x at batch 32 unless None)."""
+    speeds, parameters, ratios = measured["speeds"], measured["parameters"], speed_ratios(measured)
+    teacher = next(iter(speeds))
+    rows = []
+    for label, speed in speeds.items():
+        (ratio_32, text_32), (ratio_1, text_1) = ratios[label]["32"], ratios[label]["1"]
+        met = "" if label == teacher else ("yes" if ratio_1 >= need_1 and (need_32 is None or ratio_32 >= need_32)
+                                           else "**no**")
+        rows.append([label, f"{parameters[label]:,}", f"{speed['32']:.1f}", f"{speed['1']:.1f}", text_32, text_1, met])
+    return table(["model", "parameters", "sentences/s, batch 32", "sentences/s, batch 1",
+                  "x teacher, batch 32", "x teacher, batch 1", "target met"], rows)
+
+
 def report(task: str, measured: dict | None) -> list[str]:
     title = {"ner": "NER (UNER English-EWT test)", "dep": "Dependency parsing (UD English-EWT test)"}[task]
     if measured is None:
         return [f"## {title}", "", f"Not measured: the trained teacher `{TEACHERS[task]}` is missing (train it "
                 f"with benchmarks/{'ner' if task == 'ner' else 'parsing'}.py)."]
-    speeds, samples, parameters = measured["speeds"], measured["samples"], measured["parameters"]
-    teacher = next(iter(speeds))
     need_32, need_1 = TARGETS[task]
-    rows = []
-    for label, speed in speeds.items():
-        ratios = {batch: ratio_of_rounds(samples[label][batch], samples[teacher][batch]) for batch in ("32", "1")}
-        (ratio_32, text_32), (ratio_1, text_1) = ratios["32"], ratios["1"]
-        met = "" if label == teacher else ("yes" if ratio_1 >= need_1 and (need_32 is None or ratio_32 >= need_32)
-                                           else "**no**")
-        rows.append([label, f"{parameters[label]:,}", f"{speed['32']:.1f}", f"{speed['1']:.1f}", text_32, text_1, met])
     target = (f">= {need_1:g}x the teacher's speed at batch 1" +
               (f" and >= {need_32:g}x at batch 32" if need_32 else ""))
-    lines = [f"## {title}", "",
-             f"Measured {measured['date']} on {measured['machine']} ({measured['code']}): the first "
-             f"{measured['sentences']} test sentences, median of {measured['rounds']} rounds (speed / the teacher's: "
-             "the median of the rounds' ratios, their range in brackets); other processes kept "
-             f"{measured['other_load']:.2f} cores busy on average meanwhile.  Target: {target}.", ""]
-    lines += table(["model", "parameters", "sentences/s, batch 32", "sentences/s, batch 1",
-                    "x teacher, batch 32", "x teacher, batch 1", "target met"], rows)
+    lines = [f"## {title}", "", f"{conditions(measured)}  Target: {target}.", ""]
+    lines += speed_table(measured, need_32, need_1)
     profiles = measured["profiles"]
     components = [c for c in COMPONENTS if any(c in p for p in profiles.values())]
     lines += ["", "Where a student's batch-1 time goes (one pass under cProfile, which slows Python-heavy parts "
