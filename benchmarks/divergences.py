@@ -121,7 +121,8 @@ def train(task: Task, name: str, objective: str, seed: int, args, extra=()) -> d
             "test": json.loads(test.read_text())[task.metric], "epoch": summary["epoch"],
             "epochs_run": len((folder / "train_log.jsonl").read_text().splitlines()),
             "teacher": teacher_version(task),
-            "train_minutes": summary["seconds"] / 60, "wall_minutes_this_call": (time.time() - start) / 60,
+            "train_minutes": None if summary.get("train_seconds") is None else summary["train_seconds"] / 60,
+            "wall_minutes_this_call": (time.time() - start) / 60,
             "machine": machine(threads=int(args.threads)), "date": datetime.date.today().isoformat(),
             "code": code_version()}
 
@@ -136,6 +137,15 @@ def mean_sd(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.2f} (1 seed)"
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} ({len(values)} seeds)"
+
+
+def mean_minutes(minutes: list[float | None]) -> str:
+    """The mean of the known training minutes of a row's runs (None: a run resumed from a checkpoint whose epochs
+    did not log their time), with how many are known when some are not."""
+    known = [m for m in minutes if m is not None]
+    if not known:
+        return "n/a" if minutes else ""
+    return f"{statistics.mean(known):.0f}" + ("" if len(known) == len(minutes) else f" ({len(known)} of {len(minutes)})")
 
 
 def report(results: dict[str, dict], seeds: int, command: str) -> list[str]:
@@ -155,7 +165,7 @@ def report(results: dict[str, dict], seeds: int, command: str) -> list[str]:
             planned = 1 if objective in ONE_SEED else seeds
             body.append([NAMES[objective], mean_sd([r["dev"] for r in done]), mean_sd([r["test"] for r in done]),
                          f"{len(done)} of {planned}",
-                         f"{statistics.mean(r['train_minutes'] for r in done):.0f}" if done else ""])
+                         mean_minutes([r["train_minutes"] for r in done])])
         versions = sorted({r["teacher"]["finished"] for done in by_objective.values() for r in done
                            if r["objective"] != "none"})
         lines += [f"## {task.title}", "", f"Teacher: `{task.teacher}`, the version trained "

@@ -368,7 +368,8 @@ def execute(setup: Setup, spec: Spec, run: Run, quiet: bool) -> None:
     teacher = json.loads((setup.runs / run.teacher / RESULT).read_text()) if run.teacher else None
     taught_by = {"teacher": {"name": run.teacher, "finished": teacher["finished"]}} if teacher else {}
     result = dict(name=run.name, argv=list(run.argv), **scores, best_epoch=summary["epoch"],
-                  parameters=summary["parameters"], train_seconds=summary["seconds"],
+                  parameters=summary["parameters"], train_seconds=summary.get("train_seconds"),
+                  call_seconds=summary["seconds"],
                   nonfinite_loss_epochs=[e["epoch"] for e in log if not math.isfinite(e["train_loss"])],
                   machine=machine(setup.device), finished=datetime.datetime.now().isoformat(timespec="seconds"),
                   **taught_by)
@@ -694,6 +695,21 @@ def student_inputs_text(spec: Spec) -> str:
             "character CNN; vocabularies over the training and transfer text")
 
 
+#: what a "train min" column holds (:func:`train_minutes`)
+TRAIN_MINUTES = ("the wall-clock minutes of the run's epochs (training and dev evaluation) over every session "
+                 "that trained them; marked \\*, the wall-clock minutes of the session that finished the run, start-up "
+                 "included (a run made before the epochs logged their time; a resumed one: its last session only).")
+
+
+def train_minutes(result: dict) -> str:
+    """A run's training minutes: its epochs' over every call (``train_seconds``), "n/a" when some epoch's time
+    was not logged; in a record from before ``call_seconds`` was kept, ``train_seconds`` is the wall time of the
+    last call, marked "*"."""
+    if "call_seconds" not in result:
+        return f"{result['train_seconds'] / 60:.0f}\\*"
+    return "n/a" if result["train_seconds"] is None else f"{result['train_seconds'] / 60:.0f}"
+
+
 def teacher_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
     """One row per teacher version, with the number of finished students it taught."""
     header, cells = spec.teacher_columns
@@ -703,12 +719,12 @@ def teacher_section(setup: Setup, spec: Spec, results: dict) -> list[str]:
         mine = versions[teacher_run(setup, spec, key).name]
         rows += [[label, "n/a (not finished)", *[""] * (len(header) + 5)]] if not mine else [
             [label + version_text(r, mine), f"{r['dev'][spec.metric]:.2f}", f"{r['test'][spec.metric]:.2f}", *cells(r),
-             f"{r['parameters']:,}", str(r["best_epoch"]), f"{r['train_seconds'] / 60:.0f}",
+             f"{r['parameters']:,}", str(r["best_epoch"]), train_minutes(r),
              str(sum(v["finished"] == r["finished"] for v in taught_by if v["name"] == r["name"]))] for r in mine]
     return ["## Teachers", "",
             *table(["teacher", f"dev {spec.metric_label}", f"test {spec.metric_label}", *header, "parameters",
-                    "best epoch", "train min*", "students taught"], rows),
-            "\\* wall-clock minutes of the session that finished the run (a resumed run: its last session only).",
+                    "best epoch", "train min", "students taught"], rows),
+            f"Train min: {TRAIN_MINUTES}",
             *(["A teacher trained again (its model was lost with the machine that made it) has one row per "
                "version; every student run records the version that taught it."] * any(len(v) > 1 for v in
                                                                                      versions.values())), ""]

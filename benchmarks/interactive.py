@@ -64,7 +64,7 @@ def per_epoch(record: dict, runs: Path) -> float | None:
     epochs = record.get("epochs_run") or (len(log.read_text().splitlines()) if log.exists() else None)
     if not epochs and "epoch" in record:
         epochs = min(int(div.STUDENT["epochs"]), record["epoch"] + int(div.STUDENT["patience"]))
-    return record["train_minutes"] / epochs if epochs else None
+    return record["train_minutes"] / epochs if epochs and record["train_minutes"] is not None else None
 
 
 def report(results: dict, baseline: dict, seeds: int, command: str, runs: Path) -> list[str]:

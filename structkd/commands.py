@@ -23,7 +23,7 @@ from .errors import UserError
 from .encoders.vectors import SOURCES as VECTOR_SOURCES
 from .training import (
     SCHEDULES, TARGETS, CompactionTask, DistillationTask, GoldTransferMix, Indexed, TrainConfig, Trainer,
-    cached_teacher_targets, check_output, shipped_model,
+    cached_teacher_targets, check_output, logged_seconds, shipped_model,
 )
 from .training.distributed import Distributed
 from .training.interactive import EXAMS, SCOPES, InteractiveTask
@@ -433,10 +433,14 @@ def fit(args: argparse.Namespace, task, examples: Sequence, sort_key, dev: Seque
 
 
 def write_summary(output: str | Path, best: dict, model: nn.Module, started: float, metric: str) -> int:
-    """Write ``summary.json`` (best dev metrics, parameters, seconds) and print one line about it."""
+    """Write ``summary.json`` and print one line about it: the best dev metrics and their ``epoch``,
+    ``parameters``, ``seconds`` (this call's wall time: start-up, any teacher labelling, training, evaluation) and
+    ``train_seconds`` (the epochs' wall time over every call that trained them, resumes included; None when
+    some epoch's time was not logged: see :func:`~structkd.training.logged_seconds`)."""
     output = Path(output)
     parameters = sum(p.numel() for p in model.parameters())
-    summary = dict(best, parameters=parameters, seconds=round(time.time() - started, 1))
+    summary = dict(best, parameters=parameters, seconds=round(time.time() - started, 1),
+                   train_seconds=logged_seconds(output))
     (output / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"best dev {metric} {best['score']:.2f} (epoch {best['epoch']}), {parameters:,} parameters; "
           f"model in {output / 'best'}")

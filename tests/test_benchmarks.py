@@ -146,8 +146,18 @@ def write_result(setup: harness.Setup, run: harness.Run, score: float, finished:
     teacher = {"teacher": {"name": run.teacher, "finished": taught_by}} if taught_by else {}
     (folder / harness.RESULT).write_text(json.dumps(dict(
         name=run.name, argv=list(run.argv), dev=scores, test=scores, best_epoch=1, parameters=1000,
-        train_seconds=60.0, nonfinite_loss_epochs=[], machine="CPU X, 2 usable cores", finished=finished or
+        train_seconds=60.0, call_seconds=70.0, nonfinite_loss_epochs=[], machine="CPU X, 2 usable cores",
+        finished=finished or
         f"t-{run.name}", **teacher)))
+
+
+def test_train_minutes_say_which_time_they_are():
+    assert harness.train_minutes({"train_seconds": 600.0, "call_seconds": 900.0}) == "10"  # epochs, every call
+    assert harness.train_minutes({"train_seconds": None, "call_seconds": 900.0}) == "n/a"  # some epoch not logged
+    assert harness.train_minutes({"train_seconds": 600.0}) == "10\\*"  # an older record: its last call's time
+    import divergences
+    assert divergences.mean_minutes([10.0, None, 20.0]) == "15 (2 of 3)"  # the runs whose epochs logged their time
+    assert divergences.mean_minutes([None]) == "n/a" and divergences.mean_minutes([]) == ""
 
 
 def timed_roles(setup: harness.Setup, spec: harness.Spec) -> dict[str, str]:
@@ -477,10 +487,14 @@ def test_recipe_sweep_rows_and_report(tmp_path):
     assert web[web.index("--teacher-cache") + 1] == by_name["1a-structural-gold10"][
         by_name["1a-structural-gold10"].index("--teacher-cache") + 1]  # one labelling of the web text for both
     (tmp_path / "gold-glove").mkdir()
-    (tmp_path / "gold-glove" / "summary.json").write_text(json.dumps({"score": 74.5, "epoch": 6, "seconds": 600}))
+    (tmp_path / "gold-glove" / "summary.json").write_text(json.dumps({"score": 74.5, "epoch": 6, "seconds": 600,
+                                                                      "train_seconds": 480}))
+    (tmp_path / "gold-none").mkdir()  # a summary from before the epochs logged their time
+    (tmp_path / "gold-none" / "summary.json").write_text(json.dumps({"score": 63.0, "epoch": 6, "seconds": 600}))
     lines = recipe_sweep.report(tmp_path, rows, "cmd")
-    assert "| gold-glove | gold only, GloVe 6B 50-d (the recipe) | 74.50 | n/a (not evaluated) | 6 | 10 |" in lines
-    assert sum("n/a (not run yet)" in line for line in lines) == len(rows) - 1
+    assert "| gold-glove | gold only, GloVe 6B 50-d (the recipe) | 74.50 | n/a (not evaluated) | 6 | 8 |" in lines
+    assert any(line.startswith("| gold-none |") and line.endswith("| 6 | 10\\* |") for line in lines)
+    assert sum("n/a (not run yet)" in line for line in lines) == len(rows) - 2
 
 
 def test_wid_benchmark_rows_and_a_report_from_kept_results(tmp_path, capsys):

@@ -33,6 +33,9 @@ def test_train_writes_a_loadable_model_a_checkpoint_and_a_log(teacher):
     assert (teacher / "checkpoint" / "model.safetensors").is_file()
     summary = json.loads((teacher / "summary.json").read_text())
     assert summary["parameters"] == model.num_parameters() and 1 <= summary["epoch"] <= 2
+    epochs = [json.loads(line) for line in (teacher / "train_log.jsonl").read_text().splitlines()]
+    assert summary["train_seconds"] == pytest.approx(sum(e["seconds"] for e in epochs), abs=0.05)
+    assert 0 < summary["train_seconds"] <= summary["seconds"]  # the epochs, within the call's wall time
 
 
 def test_train_refuses_to_overwrite_and_resumes(teacher, capsys):

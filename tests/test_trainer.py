@@ -7,7 +7,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from structkd import MaxEnt, gold_loss
-from structkd.training import CheckpointError, RunExistsError, TrainConfig, Trainer, batches, load_checkpoint
+from structkd.training import (
+    CheckpointError, RunExistsError, TrainConfig, Trainer, batches, load_checkpoint, logged_seconds,
+)
 from structkd.training.checkpoint import save_checkpoint
 from structkd.training.trainer import adamw
 
@@ -76,6 +78,20 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
         assert torch.equal(a, b)
     log = (tmp_path / "split" / "train_log.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in log] == [1, 2, 3, 4]
+
+
+def test_the_epochs_time_sums_over_every_call_of_a_resumed_run(tmp_path):
+    fit(tmp_path, "split", epochs=2)  # "killed" after epoch 2
+    log = tmp_path / "split" / "train_log.jsonl"
+    first = [json.loads(line)["seconds"] for line in log.read_text().splitlines()]
+    fit(tmp_path, "split", epochs=3, resume=True)
+    seconds = [json.loads(line)["seconds"] for line in log.read_text().splitlines()]
+    assert seconds[:2] == first and len(seconds) == 3 and all(s >= 0 for s in seconds)
+    assert logged_seconds(tmp_path / "split") == pytest.approx(sum(seconds), abs=0.05)
+    # a log some epoch of which did not record its time (an older version's), or none at all: unknown
+    log.write_text("".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "seconds" or i})
+                           + "\n" for i, line in enumerate(log.read_text().splitlines())))
+    assert logged_seconds(tmp_path / "split") is None and logged_seconds(tmp_path / "nothing") is None
 
 
 def test_an_existing_run_is_not_overwritten_without_resume(tmp_path):

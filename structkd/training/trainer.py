@@ -187,6 +187,17 @@ def adamw(groups: list[dict], lr: float, weight_decay: float) -> torch.optim.Ada
     return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, fused=fused or None)
 
 
+def logged_seconds(output: str | Path) -> float | None:
+    """The wall seconds of a run folder's epochs (training and dev evaluation), summed over every call that
+    trained them (a resumed run's earlier calls included: the log keeps the epochs of its checkpoint); None when
+    the log is missing or some epoch's time is not in it (logged by a version that did not record it)."""
+    log = Path(output) / LOG
+    epochs = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    if not epochs or any("seconds" not in epoch for epoch in epochs):
+        return None
+    return round(sum(epoch["seconds"] for epoch in epochs), 1)
+
+
 class Trainer:
     """Fits a :class:`Task` on training examples, selecting the best epoch on dev.
 
@@ -214,6 +225,7 @@ class Trainer:
         for epoch in range(state["epoch"] + 1, self.config.epochs + 1):
             if state["bad_epochs"] >= self.config.patience:
                 break
+            started = time.perf_counter()
             epoch_batches = sampler.epoch_batches(epoch, self.config.batch_size, self.config.seed)
             train_loss = self._epoch(epoch_batches, epoch, state, total_steps)
             metrics = self._evaluate(dev)
@@ -225,7 +237,8 @@ class Trainer:
             if self.dist.is_main:
                 if improved:
                     self.task.save(self.output / BEST)
-                self._log(dict(epoch=epoch, train_loss=train_loss, **{f"dev_{k}": v for k, v in metrics.items()}))
+                self._log(dict(epoch=epoch, train_loss=train_loss, **{f"dev_{k}": v for k, v in metrics.items()},
+                               seconds=round(time.perf_counter() - started, 1)))
                 save_checkpoint(self.output / CHECKPOINT, self.task.model, self.optimizer, state)
             if self.show_progress:
                 tqdm.write(f"epoch {epoch}: train loss {train_loss:.4f}, dev score {metrics['score']:.2f}"
