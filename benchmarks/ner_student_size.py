@@ -7,7 +7,7 @@ text and seeds, and evaluated like the benchmark's runs; a copy of each finished
 ``--kept`` (in git), so that later sessions skip the run.  Then the teacher, a default-size student of the
 benchmark and the seed-0 student of each size are timed in one process as ``latency.py`` times them (CPU
 sentences per second at batch 32 and 1, ``--rounds`` rounds over all the models, each ratio to the teacher
-the median of the rounds'), once per set of models (``speed.json`` in ``--runs`` and ``--kept``; again with
+the median of the rounds'), once per set of models (``size-speed.json`` in ``--runs`` and ``--kept``; again with
 ``--remeasure``).  Target (issue 15): a student at >= 10x the teacher's speed at batch 1 and at batch 32 whose
 test F1 is within 1 of the 1 x 128 student's.  The report goes to ``benchmarks/results/ner-student-size.md``::
 
@@ -18,6 +18,7 @@ test F1 is within 1 of the 1 x 128 student's.  The report goes to ``benchmarks/r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import sys
@@ -39,6 +40,8 @@ SIZES = {
                      ["--student-hidden", "128", "--student-layers", "1", "--student-char", "none"]),
 }
 DEFAULT = "BiLSTM 2 x 200, character CNN (the benchmark's)"
+#: the stored speed measurement, in ``--runs`` (the NER benchmark's, whose own is ``speed.json``) and ``--kept``
+SPEED = "size-speed.json"
 #: how far under the 1 x 128 student's test F1 a fast student may be (issue 15's target)
 F1_WITHIN = 1.0
 
@@ -70,10 +73,10 @@ def speed_folders(setup: Setup) -> dict[str, Path]:
 
 
 def stored_speed(setup: Setup) -> dict | None:
-    """The stored speed measurement (``speed.json`` under ``--runs``, else under ``--kept``), or None."""
+    """The stored speed measurement (:data:`SPEED` under ``--runs``, else under ``--kept``), or None."""
     for folder in (setup.runs, setup.kept):
-        if folder and (folder / harness.SPEED).exists():
-            return json.loads((folder / harness.SPEED).read_text())
+        if folder and (folder / SPEED).exists():
+            return json.loads((folder / SPEED).read_text())
     return None
 
 
@@ -83,17 +86,23 @@ def models_version(setup: Setup, results: dict) -> dict[str, str]:
     return {name: results[name]["finished"] for name in names if name in results}
 
 
-def measure_speed(setup: Setup, sentences: int, rounds: int, threads: int) -> dict:
+def all_results(setup: Setup, benchmark_kept: Path) -> dict[str, dict]:
+    """The finished runs (here and in ``--kept``) over the NER benchmark's kept results, which hold its
+    default-size students and its teacher."""
+    return {**finished(dataclasses.replace(setup, kept=benchmark_kept), runs=False), **finished(setup)}
+
+
+def measure_speed(setup: Setup, results: dict, sentences: int, rounds: int, threads: int) -> dict:
     """Time :func:`speed_folders` (``latency.time_rounds``) and store the measurement."""
     test = ner.SPEC.read_test(setup.file(ner.SPLITS["test"]))[:sentences]
     folders = speed_folders(setup)
     measured = latency.time_rounds(ner.SPEC, {label: load(folder) for label, folder in folders.items()}, test,
                                    rounds, threads)
     measured |= {"folders": {label: str(folder) for label, folder in folders.items()},
-                 "models_finished": models_version(setup, finished(setup))}
+                 "models_finished": models_version(setup, results)}
     text = json.dumps(measured, indent=2)
-    (setup.runs / harness.SPEED).write_text(text)
-    harness.keep(setup, harness.SPEED, text)
+    (setup.runs / SPEED).write_text(text)
+    harness.keep(setup, SPEED, text)
     return measured
 
 
@@ -168,6 +177,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=results / "ner-student-size.md")
     parser.add_argument("--kept", type=Path, default=results / "ner-student-size-runs",
                         help="where a copy of every finished run's result and of the speed record is kept (in git)")
+    parser.add_argument("--benchmark-kept", type=Path, default=results / "ner-runs",
+                        help="the NER benchmark's kept results (its teacher and default-size students)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--student-epochs", type=int, default=ner.STUDENT["epochs"])
     parser.add_argument("--max-train", type=int, default=None, help="the first N training sentences (smoke runs)")
@@ -193,13 +204,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         for run in [runs[seed] for seed in range(setup.seeds) for runs in (size_runs(setup, s) for s in SIZES)]:
             if run.name not in finished(setup):  # seed by seed: the seed-0 models, timed below, come first
                 harness.execute(setup, ner.SPEC, run, quiet=True)
-    speed = stored_speed(setup)
+    speed, results = stored_speed(setup), all_results(setup, args.benchmark_kept.resolve())
     timeable = all((folder / "config.json").exists() for folder in speed_folders(setup).values())
-    stale = speed is None or speed.get("models_finished") != models_version(setup, finished(setup))
+    stale = speed is None or speed.get("models_finished") != models_version(setup, results)
     if not (args.report_only or args.no_speed) and timeable and (stale or args.remeasure):
-        speed = measure_speed(setup, args.speed_sentences, args.rounds, args.threads)
+        speed = measure_speed(setup, results, args.speed_sentences, args.rounds, args.threads)
     command = "python benchmarks/ner_student_size.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    harness.publish("\n".join(report(setup, finished(setup), speed, command.strip())) + "\n", args.results)
+    harness.publish("\n".join(report(setup, results, speed, command.strip())) + "\n", args.results)
 
 
 if __name__ == "__main__":

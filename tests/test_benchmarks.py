@@ -446,11 +446,15 @@ def test_student_size_benchmark_trains_times_and_reports_smaller_students(tmp_pa
         result["dev"] = result["test"] = {"f1": 70.0 if run.teacher is None else 60.0}
         (runs / run.name / harness.RESULT).write_text(json.dumps(result))
         (runs / run.name / "best").symlink_to(tiny_tagger)
+    default = harness.student_run(setup, ner.SPEC, "1a", "structural", 0).name  # its result kept by the benchmark
+    (tmp_path / "benchmark-kept").mkdir()
+    (runs / default / harness.RESULT).rename(tmp_path / "benchmark-kept" / f"{default}.json")
     report, kept = tmp_path / "size.md", tmp_path / "kept"
     argv = ["--data", str(data), "--runs", str(runs), "--results", str(report), "--kept", str(kept), "--seeds", "1",
+            "--benchmark-kept", str(tmp_path / "benchmark-kept"),
             "--max-train", "20", "--student-epochs", "1", "--speed-sentences", "4", "--rounds", "2", "--threads", "1"]
     ner_student_size.main(argv + ["--no-speed"])
-    assert "Not measured yet" in report.read_text() and not (runs / harness.SPEED).exists()
+    assert "Not measured yet" in report.read_text() and not (runs / ner_student_size.SPEED).exists()
     ner_student_size.main(argv)
     text = report.read_text()
     for size in ner_student_size.SIZES:
@@ -460,7 +464,8 @@ def test_student_size_benchmark_trains_times_and_reports_smaller_students(tmp_pa
         assert f"| size-{size}-s* |" in text
     assert (runs / "cache" / "teacher-crf-crf-structural-first20").is_dir()  # the benchmark's cache: every size and seed
     assert "| MiniLM + CRF teacher | teacher-crf |  | 70.00 | 70.00 | 1 |" in text and "## Size and speed" in text
-    speed = json.loads((kept / harness.SPEED).read_text())
+    assert f"| {ner_student_size.DEFAULT} | 1a-structural+transfer-s* |  | 60.00 | 60.00 | 1 |" in text
+    speed = json.loads((kept / ner_student_size.SPEED).read_text())
     assert list(speed["samples"]) == ["MiniLM + CRF teacher", ner_student_size.DEFAULT,
                                       *(label for label, _ in ner_student_size.SIZES.values())]
     assert all(len(by_batch["1"]) == 2 for by_batch in speed["samples"].values())  # one value per round
@@ -469,8 +474,8 @@ def test_student_size_benchmark_trains_times_and_reports_smaller_students(tmp_pa
     assert f"within 1 of the 1 x 128 student's ({f1:.2f}; 1 of 1 seeds):" in text
     assert text.count(": **met**") + text.count(": missed") == 3  # a verdict for each timed student
     ner_student_size.main(argv)  # the same models: not timed again
-    assert json.loads((kept / harness.SPEED).read_text()) == speed
-    (runs / harness.SPEED).unlink()
+    assert json.loads((kept / ner_student_size.SPEED).read_text()) == speed
+    (runs / ner_student_size.SPEED).unlink()
     ner_student_size.main(argv + ["--report-only"])  # the kept speed serves the report
     assert report.read_text().split("\n")[3:] == text.split("\n")[3:]
 
