@@ -152,7 +152,9 @@ def report(setup: Setup, results: dict, speed: dict | None, command: str) -> lis
         timing = ["Not measured yet (it needs the seed-0 model of every size here; run without --no-speed)."]
     else:
         timing = [latency.conditions(speed), "", *latency.speed_table(speed, *latency.TARGETS["ner"]), "",
-                  "Folders: " + "; ".join(f"{label}: `{folder}`" for label, folder in speed["folders"].items()) + "."]
+                  "Folders (decoding time depends on the architecture alone, so any finished student of the default "
+                  "size stands for it): " + "; ".join(f"{label}: `{folder}`" for label, folder in speed["folders"].items())
+                  + "."]
     return [
         "# structkd: smaller NER students (scenario 1a, structural KD)", "",
         f"- report written {datetime.datetime.now().isoformat(timespec='seconds')} by `{command}` "
@@ -175,6 +177,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", type=Path, default=harness.ROOT / "runs" / "ner-bench",
                         help="the NER benchmark's runs folder (its teacher-crf must be finished, with its model)")
     parser.add_argument("--results", type=Path, default=results / "ner-student-size.md")
+    parser.add_argument("--discussion", type=Path, default=results / "ner-student-size-discussion.md",
+                        help="a markdown file appended to the report (what the rows show), when it exists")
     parser.add_argument("--kept", type=Path, default=results / "ner-student-size-runs",
                         help="where a copy of every finished run's result and of the speed record is kept (in git)")
     parser.add_argument("--benchmark-kept", type=Path, default=results / "ner-runs",
@@ -210,7 +214,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not (args.report_only or args.no_speed) and timeable and (stale or args.remeasure):
         speed = measure_speed(setup, results, args.speed_sentences, args.rounds, args.threads)
     command = "python benchmarks/ner_student_size.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    harness.publish("\n".join(report(setup, results, speed, command.strip())) + "\n", args.results)
+    lines = report(setup, results, speed, command.strip())
+    if args.discussion.exists():
+        lines.append(args.discussion.read_text())
+    harness.publish("\n".join(lines) + "\n", args.results)
 
 
 if __name__ == "__main__":

@@ -451,7 +451,7 @@ def test_student_size_benchmark_trains_times_and_reports_smaller_students(tmp_pa
     (runs / default / harness.RESULT).rename(tmp_path / "benchmark-kept" / f"{default}.json")
     report, kept = tmp_path / "size.md", tmp_path / "kept"
     argv = ["--data", str(data), "--runs", str(runs), "--results", str(report), "--kept", str(kept), "--seeds", "1",
-            "--benchmark-kept", str(tmp_path / "benchmark-kept"),
+            "--benchmark-kept", str(tmp_path / "benchmark-kept"), "--discussion", str(tmp_path / "none.md"),
             "--max-train", "20", "--student-epochs", "1", "--speed-sentences", "4", "--rounds", "2", "--threads", "1"]
     ner_student_size.main(argv + ["--no-speed"])
     assert "Not measured yet" in report.read_text() and not (runs / ner_student_size.SPEED).exists()
