@@ -701,13 +701,20 @@ TRAIN_MINUTES = ("the wall-clock minutes of the run's epochs (training and dev e
                  "included (a run made before the epochs logged their time; a resumed one: its last session only).")
 
 
+def minutes_cell(train_seconds: float | None, last_call_seconds: float) -> str:
+    """A "train min" cell (:data:`TRAIN_MINUTES`): the epochs' minutes over every call when they are known, else
+    the last call's, marked \\*."""
+    if train_seconds is None:
+        return f"{last_call_seconds / 60:.0f}\\*"
+    return f"{train_seconds / 60:.0f}"
+
+
 def train_minutes(result: dict) -> str:
-    """A run's training minutes: its epochs' over every call (``train_seconds``), "n/a" when some epoch's time
-    was not logged; in a record from before ``call_seconds`` was kept, ``train_seconds`` is the wall time of the
-    last call, marked "*"."""
+    """A kept run result's :func:`minutes_cell`; a record from before ``call_seconds`` was kept holds the last
+    call's wall time under ``train_seconds``."""
     if "call_seconds" not in result:
-        return f"{result['train_seconds'] / 60:.0f}\\*"
-    return "n/a" if result["train_seconds"] is None else f"{result['train_seconds'] / 60:.0f}"
+        return minutes_cell(None, result["train_seconds"])
+    return minutes_cell(result["train_seconds"], result["call_seconds"])
 
 
 def teacher_section(setup: Setup, spec: Spec, results: dict) -> list[str]:

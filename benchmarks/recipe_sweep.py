@@ -28,7 +28,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness import ROOT, STUDENT_INPUTS, TRAIN_MINUTES, code_version, machine, prefixed, table  # noqa: E402  (sets sys.path)
+from harness import ROOT, STUDENT_INPUTS, TRAIN_MINUTES, code_version, machine, minutes_cell, prefixed, table  # noqa: E402  (sets sys.path)
 from structkd.cli import main as cli  # noqa: E402
 from taggers.pipeline import run_once  # noqa: E402
 
@@ -106,9 +106,8 @@ def report(runs: Path, table_rows: list[tuple[str, str, list[str]]], command: st
             continue
         result, test = json.loads(summary.read_text()), runs / name / "test.json"
         test_f1 = f"{json.loads(test.read_text())['f1']:.2f}" if test.exists() else "n/a (not evaluated)"
-        minutes = (f"{result['seconds'] / 60:.0f}\\*" if result.get("train_seconds") is None
-                   else f"{result['train_seconds'] / 60:.0f}")
-        lines.append([name, what, f"{result['score']:.2f}", test_f1, str(result["epoch"]), minutes])
+        lines.append([name, what, f"{result['score']:.2f}", test_f1, str(result["epoch"]),
+                      minutes_cell(result.get("train_seconds"), result["seconds"])])
     return [
         "# structkd: the BiLSTM student recipe, a dev sweep (UNER English-EWT, scenarios 1a and 2a)", "",
         f"- report written {datetime.datetime.now().isoformat(timespec='seconds')} by `{command}` ({code_version()})",
